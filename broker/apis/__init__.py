@@ -1,0 +1,17 @@
+"""Kafka API handlers. Importing this package registers every handler in :data:`API_TABLE`."""
+
+from broker.apis import api_versions, fetch, list_offsets, metadata, produce, topics
+from broker.apis.kafka_apis import KafkaApis, RequestContext
+from broker.apis.registry import API_TABLE
+
+__all__ = [
+    "API_TABLE",
+    "KafkaApis",
+    "RequestContext",
+    "api_versions",
+    "fetch",
+    "list_offsets",
+    "metadata",
+    "produce",
+    "topics",
+]

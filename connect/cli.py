@@ -1,0 +1,112 @@
+"""The ``headrace`` command line: ``broker``, ``demo`` (and, as they land, ``standalone``/``distributed``).
+
+Every long-running command stops cleanly on SIGTERM/SIGINT and exits non-zero with a one-line
+reason on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"headrace: --set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _broker_config(args: argparse.Namespace) -> object:
+    from broker.config import BrokerConfig, BrokerConfigError, parse_properties
+
+    props: dict[str, str] = {}
+    if args.config:
+        try:
+            props.update(parse_properties(Path(args.config).read_text()))
+        except OSError as exc:
+            raise SystemExit(f"headrace: cannot read --config {args.config}: {exc.strerror}") from None
+    props.update(_parse_sets(args.set))
+    try:
+        return BrokerConfig.from_properties(Path(args.data_dir), args.host, args.port, props)
+    except BrokerConfigError as exc:
+        raise SystemExit(f"headrace: invalid broker config: {exc}") from None
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from broker.server import run
+
+    config = _broker_config(args)
+    try:
+        run(config)  # type: ignore[arg-type]
+    except OSError as exc:
+        print(f"headrace: broker failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from connect.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="headrace", description="Headrace: Kafka-compatible broker and connectors"
+    )
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("broker", help="run the included Kafka-protocol broker in the foreground")
+    b.add_argument("--data-dir", default="./data/broker", help="where the log lives (default ./data/broker)")
+    b.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    b.add_argument("--port", type=int, default=9092, help="listen port (default 9092)")
+    b.add_argument("--config", help="a Kafka-style server.properties file")
+    b.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one broker property (repeatable), e.g. --set num.partitions=3",
+    )
+    b.set_defaults(func=cmd_broker)
+
+    d = sub.add_parser("demo", help="start an embedded broker and run a pipeline with live progress")
+    d.add_argument("--data-dir", default=None, help="keep data here (default: a temporary directory)")
+    d.add_argument("--port", type=int, default=0, help="broker port (default: a free port)")
+    d.add_argument("--messages", type=int, default=200_000, help="how many records the demo moves")
+    d.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds to keep serving after the pipeline finishes (default: until Ctrl-C)",
+    )
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
