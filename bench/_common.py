@@ -227,12 +227,14 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 1, timeout: float
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     try:
-        fut = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=timeout)[topic]
-        fut.result(timeout)
+        fut = admin.create_topics([NewTopic(topic, partitions, 1)], request_timeout=10)[topic]
+        fut.result(15)
     except KafkaException as e:
         err = e.args[0] if e.args else None
         if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
             log(f"CreateTopics failed ({e}); relying on auto-creation")
+    except Exception as e:  # e.g. a timeout: the broker may not implement CreateTopics
+        log(f"CreateTopics failed ({type(e).__name__}: {e}); relying on auto-creation")
     deadline = time.monotonic() + timeout
     while True:
         md = admin.list_topics(topic, timeout=max(1.0, deadline - time.monotonic()))
@@ -364,5 +366,5 @@ def table(headers: list[str], rows: list[list[str]], align: str | None = None) -
             for c, w, a in zip(cells, widths, align, strict=True)
         ).rstrip()
 
-    sep = "  ".join("-" * w for w in widths)
+    sep = "  ".join("-" * w for w in widths).rstrip()
     return "\n".join([line(headers), sep, *(line(r) for r in rows)])

@@ -66,6 +66,10 @@ class BrokerConfig:
     auto_create_topics: bool = True
     max_request_bytes: int = 100 * 1024 * 1024
     maintenance_interval_ms: int = 1000
+    offsets_topic_partitions: int = 50
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1_800_000
+    group_initial_rebalance_delay_ms: int = 0
     log_defaults: LogConfig = field(default_factory=LogConfig)
     properties: dict[str, str] = field(default_factory=dict)
 
@@ -101,9 +105,15 @@ class BrokerConfig:
             auto_create_topics=_bool(props, "auto.create.topics.enable", True),
             max_request_bytes=_int(props, "socket.request.max.bytes", 100 * 1024 * 1024),
             maintenance_interval_ms=_int(props, "log.retention.check.interval.ms", 1000),
+            offsets_topic_partitions=_int(props, "offsets.topic.num.partitions", 50),
+            group_min_session_timeout_ms=_int(props, "group.min.session.timeout.ms", 6000),
+            group_max_session_timeout_ms=_int(props, "group.max.session.timeout.ms", 1_800_000),
+            group_initial_rebalance_delay_ms=_int(props, "group.initial.rebalance.delay.ms", 0),
             log_defaults=log_defaults,
             properties=dict(props),
         )
+        if cfg.offsets_topic_partitions < 1:
+            raise BrokerConfigError("offsets.topic.num.partitions: must be >= 1")
         if cfg.num_partitions < 1:
             raise BrokerConfigError("num.partitions: must be >= 1")
         if not 0 <= cfg.port <= 65535:

@@ -23,6 +23,8 @@ from broker.apis import KafkaApis
 from broker.apis.kafka_apis import new_cluster_id
 from broker.config import BrokerConfig
 from broker.flusher import GroupCommitFlusher
+from broker.groups.coordinator import CoordinatorConfig, GroupCoordinator
+from broker.groups.store import TOPIC, GroupStore
 from broker.log.manager import LogManager
 from broker.protocol.codec import ProtocolError
 
@@ -49,8 +51,7 @@ class KafkaConnection(asyncio.Protocol):
         self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport is not a subclass
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self._server.connections.add(self)
@@ -161,7 +162,8 @@ class BrokerServer:
         self.logs: LogManager | None = None
         self._apis: KafkaApis | None = None
         self._flusher: GroupCommitFlusher | None = None
-        self._maintenance: asyncio.Task[None] | None = None
+        self._maintenance: asyncio.Future[None] | None = None
+        self._groups: GroupCoordinator | None = None
 
     @property
     def apis(self) -> KafkaApis:
@@ -178,7 +180,26 @@ class BrokerServer:
             lambda: LogManager(cfg.data_dir, cfg.log_defaults, cfg.num_partitions, cfg.auto_create_topics),
         )
         self._flusher = GroupCommitFlusher(loop)
-        self._apis = KafkaApis(cfg, self.logs, self._flusher, _load_cluster_id(cfg.data_dir))
+        logs, flusher = self.logs, self._flusher
+        store = GroupStore(logs, cfg.offsets_topic_partitions, lambda parts: flusher.flush(parts))
+        self._groups = GroupCoordinator(
+            CoordinatorConfig(
+                cfg.group_min_session_timeout_ms,
+                cfg.group_max_session_timeout_ms,
+                cfg.group_initial_rebalance_delay_ms,
+            ),
+            store,
+            topic_exists=lambda t, p: (info := logs.get(t)) is not None and 0 <= p < len(info.partitions),
+        )
+        restored = await loop.run_in_executor(None, store.load, self._groups.restore)
+        if restored:
+            log.info(
+                "restored %d group record(s) for %d group(s) from %s",
+                restored,
+                len(self._groups.groups),
+                TOPIC,
+            )
+        self._apis = KafkaApis(cfg, self.logs, self._flusher, _load_cluster_id(cfg.data_dir), self._groups)
         self._server = await loop.create_server(
             lambda: KafkaConnection(self), cfg.host, cfg.port, reuse_address=True, backlog=1024
         )
@@ -224,6 +245,8 @@ class BrokerServer:
             self._maintenance.cancel()
         if self._server is not None:
             self._server.close()
+        if self._groups is not None:
+            self._groups.shutdown()
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()

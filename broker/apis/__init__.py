@@ -1,6 +1,6 @@
 """Kafka API handlers. Importing this package registers every handler in :data:`API_TABLE`."""
 
-from broker.apis import api_versions, fetch, list_offsets, metadata, produce, topics
+from broker.apis import admin, api_versions, fetch, groups, list_offsets, metadata, produce, producers, topics
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import API_TABLE
 
@@ -8,10 +8,13 @@ __all__ = [
     "API_TABLE",
     "KafkaApis",
     "RequestContext",
+    "admin",
     "api_versions",
     "fetch",
+    "groups",
     "list_offsets",
     "metadata",
     "produce",
+    "producers",
     "topics",
 ]

@@ -16,7 +16,9 @@ from typing import Any
 from broker.apis.registry import API_TABLE, Body, Result
 from broker.config import BrokerConfig
 from broker.flusher import GroupCommitFlusher
+from broker.groups.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.log.manager import LogManager
+from broker.producer_ids import ProducerIdAllocator
 from broker.protocol.codec import ProtocolError, decode_request_body, request_class
 from broker.protocol.wire import Reader, pack_i32
 from broker.watch import AppendWatch
@@ -52,12 +54,19 @@ class KafkaApis:
     """Owns the broker's state (logs, watches, flusher) and answers requests."""
 
     def __init__(
-        self, config: BrokerConfig, logs: LogManager, flusher: GroupCommitFlusher, cluster_id: str
+        self,
+        config: BrokerConfig,
+        logs: LogManager,
+        flusher: GroupCommitFlusher,
+        cluster_id: str,
+        groups: GroupCoordinator | None = None,
     ) -> None:
         self.config = config
+        self.groups = groups if groups is not None else GroupCoordinator(CoordinatorConfig())
         self.logs = logs
         self.flusher = flusher
         self.watch = AppendWatch()
+        self.producer_ids = ProducerIdAllocator(config.data_dir)
         self.cluster_id = cluster_id
         self.started_ms = int(time.time() * 1000)
 
