@@ -99,18 +99,91 @@ def proc_cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs of this machine spent busy since boot (from ``/proc/stat``)."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return 0.0
+    vals = [int(x) for x in fields]
+    # user nice system idle iowait irq softirq steal [guest guest_nice are included in user/nice]
+    busy = vals[0] + vals[1] + vals[2] + vals[5] + vals[6] + (vals[7] if len(vals) > 7 else 0)
+    return busy / _CLK_TCK
+
+
 class CpuMeter:
-    """CPU seconds spent by the broker process and by this (client) process over an interval."""
+    """CPU seconds spent by the broker process, by this (client) process and by everything else on
+    the machine over an interval. "Everything else" is noise (other jobs, kernel writeback); with two
+    cores a fraction of a core of it visibly skews a measurement."""
 
     def __init__(self, broker_pid: int | None) -> None:
         self.broker_pid = broker_pid
         self._b0 = proc_cpu_seconds(broker_pid)
         self._c0 = time.process_time()
+        self._m0 = machine_busy_seconds()
+        self.other_s: float | None = None
 
     def stop(self) -> tuple[float | None, float]:
         b1 = proc_cpu_seconds(self.broker_pid)
+        client = time.process_time() - self._c0
         broker = None if (b1 is None or self._b0 is None) else b1 - self._b0
-        return broker, time.process_time() - self._c0
+        if broker is not None:
+            self.other_s = max(0.0, machine_busy_seconds() - self._m0 - broker - client)
+        return broker, client
+
+
+def busy_processes(exclude: set[int], min_cpu: float = 0.2, interval: float = 1.0) -> list[str]:
+    """Processes (other than ``exclude`` and their children) that used more than ``min_cpu`` of a core
+    over ``interval`` seconds, e.g. a test suite running next to the benchmark."""
+
+    def snapshot() -> dict[int, tuple[float, str, int]]:
+        out: dict[int, tuple[float, str, int]] = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat", "rb") as f:
+                    data = f.read()
+                rest = data[data.rindex(b")") + 2 :].split()
+                name = data[data.index(b"(") + 1 : data.rindex(b")")].decode(errors="replace")
+                out[int(d)] = ((int(rest[11]) + int(rest[12])) / _CLK_TCK, name, int(rest[1]))
+            except (OSError, ValueError, IndexError):
+                continue
+        return out
+
+    a = snapshot()
+    time.sleep(interval)
+    b = snapshot()
+    me = {os.getpid(), *exclude}
+    busy = []
+    for pid, (cpu, name, ppid) in b.items():
+        if pid in me or ppid in me or pid not in a:
+            continue
+        used = (cpu - a[pid][0]) / interval
+        if used >= min_cpu:
+            busy.append(f"{name}[{pid}] {used:.0%}")
+    return busy
+
+
+def wait_until_quiet(exclude: set[int] | None = None, max_wait: float = 60.0) -> bool:
+    """Wait (up to ``max_wait`` s) until no other process uses a noticeable share of a core."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy = busy_processes(exclude or set())
+        if not busy:
+            return True
+        if time.monotonic() > deadline:
+            log("still busy, going ahead: " + ", ".join(busy[:6]))
+            return False
+        log("waiting for other processes to calm down: " + ", ".join(busy[:6]))
+
+
+def warn_if_busy(exclude: set[int] | None = None) -> None:
+    """Log a warning when other processes are using the CPU the benchmark needs."""
+    busy = busy_processes(exclude or set())
+    if busy:
+        log("WARNING: other processes are busy, numbers will be low and noisy: " + ", ".join(busy[:6]))
 
 
 # --------------------------------------------------------------------------------------------------

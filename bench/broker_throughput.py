@@ -45,6 +45,8 @@ from _common import (
     summarize_folded,
     table,
     unique_topic,
+    wait_until_quiet,
+    warn_if_busy,
 )
 
 DEFAULT_SIZES = [100, 1024]
@@ -57,6 +59,7 @@ TARGETS = {
     (1024, "consume"): 800_000,
 }
 TARGET_RATIO = 1.0
+NOISE_LIMIT = 0.15  # flag a measurement when other processes used more than this share of a core
 CHUNK = 10_000  # produce() calls between poll(0)/progress checks; also the consume() batch size
 
 
@@ -74,6 +77,7 @@ class Result:
     round: int
     errors: int = 0
     note: str = ""
+    other_cpu_s: float | None = None  # CPU used by anything else on the machine meanwhile (noise)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,6 +195,7 @@ def run_produce(broker: Broker, topic: str, n: int, size: int, rnd: int, args: a
         rnd,
         errors + remaining,
         note,
+        cpu.other_s,
     )
 
 
@@ -272,6 +277,7 @@ def run_consume(broker: Broker, topic: str, n: int, size: int, rnd: int, args: a
         rnd,
         errors + (n - got),
         note,
+        cpu.other_s,
     )
 
 
@@ -281,11 +287,15 @@ def run_consume(broker: Broker, topic: str, n: int, size: int, rnd: int, args: a
 
 def result_line(r: Result) -> str:
     bcpu = f"{r.broker_cpu_s:.2f}" if r.broker_cpu_s is not None else "n/a"
+    other = f"{r.other_cpu_s:.2f}" if r.other_cpu_s is not None else "n/a"
+    noisy = (
+        "  NOISY" if r.other_cpu_s is not None and r.other_cpu_s > max(0.05, NOISE_LIMIT * r.seconds) else ""
+    )
     return (
         f"{r.broker:<9} {r.op:<7} {r.size:>5} B  {r.messages:>10,} msgs  {r.seconds:7.3f} s  "
         f"{r.msgs_per_s:>11,.0f} msg/s  {r.mb_per_s:8.1f} MB/s  "
-        f"cpu broker {bcpu} s client {r.client_cpu_s:.2f} s"
-        f"{'  ERRORS ' + str(r.errors) if r.errors else ''}"
+        f"cpu broker {bcpu} s client {r.client_cpu_s:.2f} s other {other} s"
+        f"{'  ERRORS ' + str(r.errors) if r.errors else ''}{noisy}"
     )
 
 
@@ -358,6 +368,24 @@ def int_list(text: str) -> list[int]:
                 part, mult = part[: -len(suffix)], m
                 break
         out.append(int(float(part) * mult))
+    return out
+
+
+def is_noisy(r: Result) -> bool:
+    return r.other_cpu_s is not None and r.other_cpu_s > max(0.05, NOISE_LIMIT * r.seconds)
+
+
+def measure_pair(broker: Broker, size: int, n: int, rnd: int, args: argparse.Namespace) -> list[Result]:
+    """Produce n messages of ``size`` B to a fresh topic, then consume them; the measured results."""
+    topic = unique_topic(f"bench-tp-{size}b")
+    create_topic(broker.bootstrap, topic, 1)
+    log(f"{broker.name}: round {rnd}: producing {n:,} x {size} B to {topic}")
+    out = [run_produce(broker, topic, n, size, rnd, args)]
+    if args.only == "consume":
+        out.clear()
+    if args.only != "produce":
+        log(f"{broker.name}: round {rnd}: consuming {n:,} x {size} B from {topic}")
+        out.append(run_consume(broker, topic, n, size, rnd, args))
     return out
 
 
@@ -449,17 +477,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in brokers:
         try:
             with running_broker(name, args.bootstrap, args.data_dir, args.py_spy) as broker:
+                warn_if_busy({broker.pid} if broker.pid else set())
                 for rnd in range(1, args.repeat + 1):
                     for size, n in plan:
-                        topic = unique_topic(f"bench-tp-{size}b")
-                        create_topic(broker.bootstrap, topic, 1)
-                        log(f"{name}: round {rnd}: producing {n:,} x {size} B to {topic}")
-                        r = run_produce(broker, topic, n, size, rnd, args)
-                        if args.only != "consume":
+                        for attempt in range(args.retry_noisy + 1):
+                            measured = measure_pair(broker, size, n, rnd, args)
+                            noisy = [r for r in measured if is_noisy(r)]
+                            if not noisy or attempt == args.retry_noisy:
+                                break
+                            log(f"{name}: {size} B measurement disturbed by other processes, redoing it")
+                            wait_until_quiet({broker.pid} if broker.pid else set())
+                        for r in measured:
                             record(r)
-                        if args.only != "produce":
-                            log(f"{name}: round {rnd}: consuming {n:,} x {size} B from {topic}")
-                            record(run_consume(broker, topic, n, size, rnd, args))
                 if broker.profiler is not None:
                     broker.profiler.stop()
                     profiles[name] = summarize_folded(broker.profiler.out)

@@ -89,6 +89,8 @@ def _apply_topic_changes(
 def handle_alter_configs(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     responses = []
     for r in req.resources:
+        code: int
+        msg: str | None
         if r.resource_type != RESOURCE_TOPIC:
             code, msg = INVALID_REQUEST, "only topic configs can be altered at run time"
         else:  # AlterConfigs replaces the whole set of overrides

@@ -12,7 +12,7 @@ import time
 
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import Body, Result, api
-from broker.log.errors import InvalidRecordError
+from broker.log.errors import InvalidRecordError, KafkaStorageError
 from broker.log.partition_log import PartitionLog
 from broker.protocol import produce as codec
 
@@ -51,7 +51,7 @@ def handle_produce(apis: KafkaApis, ctx: RequestContext, raw: tuple[memoryview, 
             else:
                 try:
                     appended = plog.append(p.records, now_ms=now_ms)
-                except InvalidRecordError as exc:
+                except (InvalidRecordError, KafkaStorageError) as exc:
                     res.error_code = exc.error_code
                     res.error_message = str(exc)
                     log.warning("rejected produce to %s-%d from %s: %s", topic.name, p.index, ctx.peer, exc)

@@ -34,7 +34,7 @@ class ProtocolError(Exception):
 
 
 @cache
-def request_class(api_key: int, version: int) -> type[Any] | None:
+def request_class(api_key: int, version: int) -> Any:
     """The kio request class for ``(api_key, version)``, or None if kio has no such schema."""
     try:
         return load_request_schema(api_key, version)
@@ -43,17 +43,17 @@ def request_class(api_key: int, version: int) -> type[Any] | None:
 
 
 @cache
-def response_class(api_key: int, version: int) -> type[Any]:
+def response_class(api_key: int, version: int) -> Any:
     return load_response_schema(api_key, version)
 
 
 @cache
-def _reader(cls: type[Any]) -> Callable[[Any, int], tuple[Any, int]]:
+def _reader(cls: Any) -> Callable[[Any, int], tuple[Any, int]]:
     return entity_reader(cls)  # type: ignore[return-value]
 
 
 @cache
-def _writer(cls: type[Any]) -> Callable[[Any, Any], None]:
+def _writer(cls: Any) -> Callable[[Any, Any], None]:
     return entity_writer(cls)  # type: ignore[return-value]
 
 
@@ -72,7 +72,35 @@ def decode_request_body(api_key: int, version: int, buf: memoryview, offset: int
         raise ProtocolError(
             f"cannot decode api_key={api_key} v{version}: {type(exc).__name__}: {exc}"
         ) from None
+    _reject_nulls(entity)
     return entity
+
+
+@cache
+def _non_nullable(cls: Any) -> tuple[tuple[str, bool], ...]:
+    """Fields that must not be null: (name, holds nested entities)."""
+    out = []
+    for f in dataclasses.fields(cls):
+        origin = typing.get_origin(f.type)
+        nullable = origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(f.type)
+        if not nullable and (
+            origin is tuple
+            or _entity_arg(f.type) is not None
+            or (isinstance(f.type, type) and issubclass(f.type, (str, bytes)))
+        ):
+            out.append((f.name, _entity_arg(f.type) is not None))
+    return tuple(out)
+
+
+def _reject_nulls(entity: Any) -> None:
+    """kio decodes a -1 length as None even where the schema forbids null; such a request is malformed."""
+    for name, nested in _non_nullable(entity.__class__):
+        value = getattr(entity, name)
+        if value is None:
+            raise ProtocolError(f"{type(entity).__name__}.{name} must not be null")
+        if nested:
+            for item in value if isinstance(value, tuple) else (value,):
+                _reject_nulls(item)
 
 
 def encode_response_body(api_key: int, version: int, data: Mapping[str, Any]) -> bytes:
@@ -132,7 +160,7 @@ def _entity_arg(tp: Any) -> type[Any] | None:
 
 
 @cache
-def _plan(cls: type[Any]) -> tuple[tuple[str, _Converter | None, type[Any] | None, bool], ...]:
+def _plan(cls: Any) -> tuple[tuple[str, _Converter | None, type[Any] | None, bool], ...]:
     """For each field: (name, scalar converter, nested entity class, is-array)."""
     plan = []
     for f in dataclasses.fields(cls):
@@ -144,7 +172,7 @@ def _plan(cls: type[Any]) -> tuple[tuple[str, _Converter | None, type[Any] | Non
     return tuple(plan)
 
 
-def build(cls: type[Any], data: Mapping[str, Any] | Any) -> Any:
+def build(cls: Any, data: Mapping[str, Any] | Any) -> Any:
     """Build a kio entity of ``cls`` from a dict (or an entity of another version)."""
     if not isinstance(data, Mapping):
         if isinstance(data, cls):

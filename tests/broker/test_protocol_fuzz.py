@@ -9,14 +9,14 @@ import struct
 from pathlib import Path
 
 import pytest
-from broker.log.manager import LogManager
-from broker.log.records import build_batch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.apis import API_TABLE, KafkaApis
 from broker.config import BrokerConfig
 from broker.flusher import GroupCommitFlusher
+from broker.log.manager import LogManager
+from broker.log.records import build_batch
 from broker.protocol.codec import ProtocolError
 
 
@@ -99,13 +99,13 @@ def test_valid_frames_answer(apis: KafkaApis) -> None:
     assert apis.logs.partition("t", 0).log_end_offset >= 1
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300))
 def test_garbage_frames(apis: KafkaApis, data: bytes) -> None:
     _answer(apis, data)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(VALID), st.data())
 def test_mutated_valid_frames(apis: KafkaApis, frame: bytes, data: st.DataObject) -> None:
     buf = bytearray(frame)
