@@ -269,6 +269,11 @@ def running_broker(
     finally:
         if broker.profiler is not None:
             broker.profiler.stop()
+        if server.proc.poll() is not None:
+            log(
+                f"{name}: the broker had already exited (code {server.proc.returncode}); log tail:\n"
+                f"{server.log_text()[-3000:]}"
+            )
         log(f"{name}: stopping broker ...")
         code = server.stop()
         if code not in (0, -signal.SIGTERM):

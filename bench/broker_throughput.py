@@ -46,7 +46,6 @@ from _common import (
     table,
     unique_topic,
     wait_until_quiet,
-    warn_if_busy,
 )
 
 DEFAULT_SIZES = [100, 1024]
@@ -288,9 +287,7 @@ def run_consume(broker: Broker, topic: str, n: int, size: int, rnd: int, args: a
 def result_line(r: Result) -> str:
     bcpu = f"{r.broker_cpu_s:.2f}" if r.broker_cpu_s is not None else "n/a"
     other = f"{r.other_cpu_s:.2f}" if r.other_cpu_s is not None else "n/a"
-    noisy = (
-        "  NOISY" if r.other_cpu_s is not None and r.other_cpu_s > max(0.05, NOISE_LIMIT * r.seconds) else ""
-    )
+    noisy = "  NOISY" if is_noisy(r) else ""
     return (
         f"{r.broker:<9} {r.op:<7} {r.size:>5} B  {r.messages:>10,} msgs  {r.seconds:7.3f} s  "
         f"{r.msgs_per_s:>11,.0f} msg/s  {r.mb_per_s:8.1f} MB/s  "
@@ -431,6 +428,18 @@ def main(argv: list[str] | None = None) -> int:
         help="consumer fetch.max.bytes and max.partition.fetch.bytes (default 16 MiB)",
     )
     ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="wait up to this many seconds for other busy processes to finish before measuring (default 60)",
+    )
+    ap.add_argument(
+        "--retry-noisy",
+        type=int,
+        default=2,
+        help="redo a measurement up to this many times when other processes disturbed it (default 2)",
+    )
+    ap.add_argument(
         "--stall-timeout", type=float, default=60.0, help="give up after this many seconds w/o progress"
     )
     ap.add_argument(
@@ -477,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in brokers:
         try:
             with running_broker(name, args.bootstrap, args.data_dir, args.py_spy) as broker:
-                warn_if_busy({broker.pid} if broker.pid else set())
+                wait_until_quiet({broker.pid} if broker.pid else set(), max_wait=args.quiet_wait)
                 for rnd in range(1, args.repeat + 1):
                     for size, n in plan:
                         for attempt in range(args.retry_noisy + 1):
@@ -486,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
                             if not noisy or attempt == args.retry_noisy:
                                 break
                             log(f"{name}: {size} B measurement disturbed by other processes, redoing it")
-                            wait_until_quiet({broker.pid} if broker.pid else set())
+                            wait_until_quiet({broker.pid} if broker.pid else set(), args.quiet_wait)
                         for r in measured:
                             record(r)
                 if broker.profiler is not None:

@@ -42,6 +42,7 @@ from _common import (
     summarize_folded,
     table,
     unique_topic,
+    wait_until_quiet,
 )
 
 TARGET_P99_MS = 5.0
@@ -69,6 +70,7 @@ class LatencyResult:
     max_send_lag_ms: float  # how far the producer fell behind its schedule (client-side stall)
     broker_cpu_s: float | None
     client_cpu_s: float
+    other_cpu_s: float | None  # CPU used by anything else on the machine meanwhile (noise)
 
 
 def percentile(sorted_vals: list[int], q: float) -> int:
@@ -237,6 +239,7 @@ def run_latency(broker: Broker, args: argparse.Namespace) -> LatencyResult:
         max_send_lag_ms=ms(max_lag_ns),
         broker_cpu_s=broker_cpu,
         client_cpu_s=client_cpu,
+        other_cpu_s=cpu.other_s if cpu else None,
     )
 
 
@@ -245,6 +248,8 @@ def result_line(r: LatencyResult) -> str:
     extra = ""
     if r.missing or r.duplicates or r.delivery_errors:
         extra = f"  MISSING {r.missing} DUP {r.duplicates} ERR {r.delivery_errors}"
+    if r.other_cpu_s is not None and r.other_cpu_s > 0.15 * r.duration_s:
+        extra += f"  NOISY (other processes used {r.other_cpu_s:.1f} CPU-s)"
     return (
         f"{r.broker:<9} latency {r.size} B @ {r.rate_target:,.0f} msg/s x {r.duration_s:g} s: "
         f"p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  p99.9 {r.p999_ms:.2f} ms  max {r.max_ms:.2f} ms  "
@@ -284,6 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         default=5.0,
         help="seconds to wait for stragglers after the last send (default 5)",
     )
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="wait up to this many seconds for other busy processes to finish before measuring (default 60)",
+    )
     ap.add_argument("--quick", action="store_true", help="2 s measurement, 0.5 s warm-up (smoke run)")
     ap.add_argument(
         "--data-dir", help="parent directory for headrace's temporary data dir (default: system temp)"
@@ -316,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in brokers:
         try:
             with running_broker(name, args.bootstrap, args.data_dir, args.py_spy) as broker:
+                wait_until_quiet({broker.pid} if broker.pid else set(), max_wait=args.quiet_wait)
                 r = run_latency(broker, args)
                 results.append(r)
                 if not args.json:

@@ -402,7 +402,9 @@ class GroupCoordinator:
             code = UNKNOWN_MEMBER_ID
         elif generation_id != group.generation_id:
             code = ILLEGAL_GENERATION
-        elif group.state == GroupState.PREPARING_REBALANCE:
+        elif group.state == GroupState.COMPLETING_REBALANCE:
+            # As Kafka: commits are still accepted while preparing a rebalance (the heartbeat tells the
+            # member to rejoin); between JoinGroup and SyncGroup they are refused.
             code = REBALANCE_IN_PROGRESS
         results: dict[tuple[str, int], int] = {}
         accepted: dict[tuple[str, int], OffsetAndMetadata] = {}

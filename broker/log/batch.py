@@ -124,6 +124,17 @@ def iter_batch_headers(buf: bytes | bytearray | memoryview) -> Iterator[BatchHea
         pos += size
 
 
+def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader | None:
+    """The header of the batch at ``pos`` even if its body is not in ``buf``; None if not a v2 header."""
+    mv = _as_bytes_view(buf)
+    if mv.nbytes - pos < BATCH_HEADER_SIZE:
+        return None
+    (base, blen, _ple, magic, _crc, attrs, lod, bts, mts, pid, pep, bseq, cnt) = _unpack_header(mv, pos)
+    if magic != MAGIC_V2 or blen < MIN_BATCH_LENGTH:
+        return None
+    return BatchHeader(pos, blen + LOG_OVERHEAD, base, lod, bts, mts, attrs, pid, pep, bseq, cnt)
+
+
 def validate_produce_records(
     buf: bytes | bytearray | memoryview, max_message_bytes: int
 ) -> list[BatchHeader]:

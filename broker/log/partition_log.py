@@ -28,16 +28,21 @@ from crc32c import crc32c
 
 from broker.log.batch import (
     ATTRIBUTES_OFFSET,
+    BATCH_HEADER_SIZE,
     CRC_OFFSET,
     MAX_TIMESTAMP_OFFSET,
     TIMESTAMP_TYPE_MASK,
+    BatchHeader,
     BatchScanner,
+    iter_batch_headers,
+    parse_header,
     validate_produce_records,
 )
 from broker.log.checkpoint import PartitionCheckpoint, fsync_dir
 from broker.log.codec import decode_records
 from broker.log.config import LogConfig
-from broker.log.errors import KafkaStorageError, OffsetOutOfRangeError
+from broker.log.errors import InvalidRecordError, KafkaStorageError, OffsetOutOfRangeError
+from broker.log.producer_state import DUPLICATE_SEQUENCE_NUMBER, ProducerStateTable
 from broker.log.recovery import init_empty_indexes, load_partition
 from broker.log.segment import INDEX_ENTRY, INT32_MAX, TIME_INDEX_ENTRY, Segment
 
@@ -182,6 +187,33 @@ class PartitionLog:
         if active.size and active.rolling_base_ms is None:
             active.rolling_base_ms = active.first_batch_rolling_base()
         self._write_checkpoint(durable=False)
+        self.producer_state = ProducerStateTable()
+        self._rebuild_producer_state()
+
+    def _rebuild_producer_state(self) -> None:
+        """Replay the batch headers of the last two segments into the idempotent-producer table.
+
+        Producers idle for longer than two segments are forgotten (as Kafka expires producer state);
+        their next batch is accepted as from a new producer.
+        """
+        table = self.producer_state
+        for seg in self._segments[-2:]:
+            pos = 0
+            while pos < seg.size:
+                chunk = os.pread(seg.fd, min(1 << 20, seg.size - pos), pos)
+                advanced = 0
+                for h in iter_batch_headers(chunk):
+                    if h.producer_id >= 0:
+                        table.record(h, h.base_offset)
+                    advanced = h.position + h.size
+                if advanced == 0:  # one batch larger than the chunk: read its header alone
+                    header = parse_header(os.pread(seg.fd, BATCH_HEADER_SIZE, pos))
+                    if header is None:
+                        break
+                    if header.producer_id >= 0:
+                        table.record(header, header.base_offset)
+                    advanced = header.size
+                pos += advanced
 
     # ------------------------------------------------------------------------------------ append
 
@@ -195,6 +227,10 @@ class PartitionLog:
             raise KafkaStorageError(f"Log {self.name} is closed")
         cfg = self._config
         headers = validate_produce_records(records, cfg.max_message_bytes)
+        if headers[0].producer_id >= 0:
+            duplicate = self._check_producer(headers)
+            if duplicate is not None:
+                return duplicate
         buf = bytearray(records)
         n = len(buf)
         seg = self._active_segment()
@@ -219,9 +255,12 @@ class PartitionLog:
         log_append_time = cfg.log_append_time
         view = memoryview(buf) if log_append_time else None
         record_count = 0
+        producer_state = self.producer_state
         for h in headers:
             p = h.position
             _pack_i64(buf, p, offset)
+            if h.producer_id >= 0:
+                producer_state.record(h, offset)
             last = offset + h.last_offset_delta
             if view is not None:
                 _pack_i16(buf, p + ATTRIBUTES_OFFSET, h.attributes | TIMESTAMP_TYPE_MASK)
@@ -277,6 +316,26 @@ class PartitionLog:
                 seg.time_rel.append(rel)
         return AppendInfo(
             base_offset, offset - 1, now_ms if log_append_time else -1, self._log_start, record_count
+        )
+
+    def _check_producer(self, headers: list[BatchHeader]) -> AppendInfo | None:
+        """Idempotence: the original AppendInfo when every batch is a retry of an appended one."""
+        originals = [self.producer_state.check(h) for h in headers]
+        if all(o is None for o in originals):
+            return None
+        if any(o is None for o in originals):
+            raise InvalidRecordError(
+                "a produce request mixes new and duplicate batches", DUPLICATE_SEQUENCE_NUMBER
+            )
+        first, last = originals[0], originals[-1]
+        assert first is not None and last is not None
+        log.debug(
+            "duplicate batch from producer %d acknowledged at offset %d",
+            headers[0].producer_id,
+            first.base_offset,
+        )
+        return AppendInfo(
+            first.base_offset, last.last_offset, -1, self._log_start, sum(h.record_count for h in headers)
         )
 
     def _active_segment(self) -> Segment:
@@ -669,6 +728,7 @@ class PartitionLog:
         if offset < 0:
             raise ValueError(f"cannot truncate to negative offset {offset}")
         self._read_cache.clear()
+        self.producer_state.truncate_from(offset)
         if offset <= self._segments[0].base_offset or offset < self._log_start:
             self._truncate_fully(offset)
         else:

@@ -18,6 +18,7 @@ from broker.log.batch import BatchHeader
 from broker.log.errors import InvalidRecordError
 
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+DUPLICATE_SEQUENCE_NUMBER = 46
 INVALID_PRODUCER_EPOCH = 47
 NO_PRODUCER_ID = -1
 MAX_CACHED_BATCHES = 5

@@ -135,7 +135,9 @@ class Schema:
     """
 
     __slots__ = (
+        "_builder",
         "_checker",
+        "_complete",
         "_field_checkers",
         "_field_map",
         "_fields",
@@ -188,6 +190,8 @@ class Schema:
     _hash: int
     _checker: Checker | None
     _field_checkers: dict[str, Checker] | None
+    _builder: Callable[[Mapping[str, Any]], dict[str, Any]] | None
+    _complete: Callable[[dict[str, Any]], bool] | None
 
     def __init__(
         self,
@@ -237,6 +241,8 @@ class Schema:
         set_(self, "_template", dict.fromkeys(f.name for f in field_tuple))
         set_(self, "_checker", None)
         set_(self, "_field_checkers", None)
+        set_(self, "_builder", None)
+        set_(self, "_complete", None)
         set_(
             self,
             "_hash",
@@ -353,6 +359,20 @@ class Schema:
             checkers = {f.name: f.schema._value_checker() for f in self._fields}
             object.__setattr__(self, "_field_checkers", checkers)
         return checkers
+
+    def _struct_builder(self) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        builder = self._builder
+        if builder is None:
+            builder = _generate_builder(self)
+            object.__setattr__(self, "_builder", builder)
+        return builder
+
+    def _completeness(self) -> Callable[[dict[str, Any]], bool]:
+        complete = self._complete
+        if complete is None:
+            complete = _generate_complete(self)
+            object.__setattr__(self, "_complete", complete)
+        return complete
 
 
 def _values_equal(a: Any, b: Any) -> bool:
@@ -503,10 +523,93 @@ def _make_checker(schema: Schema) -> Checker:
 
         return check_float
 
+    if plain and t is Type.STRUCT:
+        complete = schema._completeness()
+
+        def check_struct(value: Any, path: str) -> None:
+            if value.__class__ is Struct and value._schema is schema and complete(value._values):
+                return
+            _validate(schema, value, path)
+
+        return check_struct
+
     def check_any(value: Any, path: str) -> None:
         _validate(schema, value, path)
 
     return check_any
+
+
+_MISSING: Final[Any] = object()
+
+
+def _fast_fail(schema: Schema, var: str, env: dict[str, Any], i: int) -> str:
+    """A Python expression that is False when ``var`` certainly is a valid non-None value of ``schema``."""
+    t = schema.type
+    if schema.name is not None and schema.name in _LOGICAL_CHECKS:
+        return "True"
+    if t is Type.STRING:
+        return f"{var}.__class__ is not str"
+    if t in _INT_RANGES:
+        lo, hi = _INT_RANGES[t]
+        return f"{var}.__class__ is not int or not {lo} <= {var} <= {hi}"
+    if t is Type.BOOLEAN:
+        return f"({var} is not True and {var} is not False)"
+    if t is Type.FLOAT64 or t is Type.FLOAT32:
+        return f"{var}.__class__ is not float"
+    if t is Type.STRUCT:
+        env[f"S{i}"] = schema
+        env[f"K{i}"] = schema._completeness()
+        return f"{var}.__class__ is not Struct or {var}._schema is not S{i} or not K{i}({var}._values)"
+    return "True"
+
+
+def _generate_builder(schema: Schema) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Generate the validating constructor of a struct's values (straight-line code per field)."""
+    env: dict[str, Any] = {"M": _MISSING, "Struct": Struct, "NAMES": frozenset(schema._field_map)}
+    env["unknown"] = _unknown_fields
+    lines = ["def build(d):", "    g = d.get"]
+    items = []
+    for i, f in enumerate(schema._fields):
+        key = repr(f.name)
+        env[f"C{i}"] = f.schema._value_checker()
+        lines += [
+            f"    x{i} = g({key}, M)",
+            f"    if {_fast_fail(f.schema, f'x{i}', env, i)}:",
+            f"        if x{i} is M: x{i} = None",
+            f"        else: C{i}(x{i}, {key})",
+        ]
+        items.append(f"{key}: x{i}")
+    lines += [
+        "    if not NAMES.issuperset(d): unknown(d, NAMES)",
+        "    return {" + ", ".join(items) + "}",
+    ]
+    exec("\n".join(lines), env)  # field names are embedded with repr()
+    builder: Callable[[Mapping[str, Any]], dict[str, Any]] = env["build"]
+    return builder
+
+
+def _unknown_fields(d: Mapping[str, Any], names: frozenset[str]) -> None:
+    bad = next(k for k in d if k not in names)
+    raise DataException(f"{bad} is not a valid field name")
+
+
+def _generate_complete(schema: Schema) -> Callable[[dict[str, Any]], bool]:
+    """Generate a check that every required field of a struct (and of nested structs) is set."""
+    env: dict[str, Any] = {}
+    required = [
+        repr(f.name) for f in schema._fields if not f.schema.optional and f.schema.default_value is None
+    ]
+    lines = ["def complete(v):"]
+    if required:
+        lines.append("    if " + " or ".join(f"v[{k}] is None" for k in required) + ": return False")
+    for i, f in enumerate(schema._fields):
+        if f.schema.type is Type.STRUCT:
+            env[f"K{i}"] = f.schema._completeness()
+            lines += [f"    x = v[{f.name!r}]", f"    if x is not None and not K{i}(x._values): return False"]
+    lines.append("    return True")
+    exec("\n".join(lines), env)  # field names are embedded with repr()
+    complete: Callable[[dict[str, Any]], bool] = env["complete"]
+    return complete
 
 
 class SchemaBuilder:
@@ -734,15 +837,10 @@ class Struct:
         if values is None:
             self._values = schema._template.copy()
         else:
-            out = schema._template.copy()
-            checkers = schema._checkers()
-            for name, value in values.items():
-                check = checkers.get(name)
-                if check is None:
-                    raise DataException(f"{name} is not a valid field name")
-                check(value, name)
-                out[name] = value
-            self._values = out
+            builder = schema._builder
+            if builder is None:
+                builder = schema._struct_builder()
+            self._values = builder(values)
 
     @property
     def schema(self) -> Schema:
@@ -761,7 +859,10 @@ class Struct:
     def put(self, field: str | Field, value: Any) -> Struct:
         """Set a field (validated against its schema); returns ``self`` for chaining."""
         name = field if isinstance(field, str) else self._name(field)
-        check = self._schema._checkers().get(name)
+        checkers = self._schema._field_checkers
+        if checkers is None:
+            checkers = self._schema._checkers()
+        check = checkers.get(name)
         if check is None:
             raise DataException(f"{name} is not a valid field name")
         check(value, name)

@@ -50,7 +50,7 @@ def _two_digit_rule(x: float, digits: str, point: int, rounds_back: object) -> t
     two = _TWO_DIGITS.plus(exact)
     assert callable(rounds_back)
     if rounds_back(two):
-        sign, tdigits, texp = two.as_tuple()
+        _sign, tdigits, texp = two.as_tuple()
         assert isinstance(texp, int)
         text = "".join(map(str, tdigits))
         tpoint = len(text) + texp
@@ -109,13 +109,15 @@ def java_float(x: float) -> str:
 
     def rounds_back(d: decimal.Decimal) -> bool:
         q = Fraction(d)
-        return lo < q < hi or (even and (q == lo or q == hi))
+        return lo < q < hi or (even and q in (lo, hi))
 
     digits, point = "", 0
     for precision in range(1, 10):
-        candidate = decimal.Context(prec=precision, rounding=decimal.ROUND_HALF_EVEN).plus(decimal.Decimal(av))
+        candidate = decimal.Context(prec=precision, rounding=decimal.ROUND_HALF_EVEN).plus(
+            decimal.Decimal(av)
+        )
         if rounds_back(candidate):
-            sign, tdigits, texp = candidate.as_tuple()
+            _sign, tdigits, texp = candidate.as_tuple()
             assert isinstance(texp, int)
             text = "".join(map(str, tdigits))
             point = len(text) + texp

@@ -47,9 +47,16 @@ from connect.api.data import (
     datetime_from_millis,
     timestamp_millis,
 )
-from connect.api.errors import ConfigException, DataException
+from connect.api.errors import DataException
 from connect.api.records import Headers
-from connect.converters._javafmt import f32, fix_control_escapes, java_float, json_double, json_float, json_string
+from connect.converters._javafmt import (
+    f32,
+    fix_control_escapes,
+    java_float,
+    json_double,
+    json_float,
+    json_string,
+)
 
 __all__ = ["DecimalFormat", "JsonConverter", "JsonConverterConfig"]
 
@@ -188,7 +195,9 @@ def _timestamp_millis(value: Any) -> int:
 
 def _decimal_bytes(schema: Schema, value: Any) -> bytes:
     if not isinstance(value, decimal.Decimal):
-        raise DataException(f"Invalid type for Decimal, expected decimal.Decimal but was {type(value).__name__}")
+        raise DataException(
+            f"Invalid type for Decimal, expected decimal.Decimal but was {type(value).__name__}"
+        )
     return Decimal.from_logical(schema, value)
 
 
@@ -281,14 +290,20 @@ class _Exact:
                         key_text = json_string(key_text)
                     parts.append(key_text + ":" + self.write(vs, v))
                 return "{" + ",".join(parts) + "}"
-            return "[" + ",".join("[" + self.write(ks, k) + "," + self.write(vs, v) + "]" for k, v in value.items()) + "]"
+            return (
+                "["
+                + ",".join("[" + self.write(ks, k) + "," + self.write(vs, v) + "]" for k, v in value.items())
+                + "]"
+            )
         # STRUCT
         if not isinstance(value, Struct) or schema is None or value.schema != schema:
             raise DataException("Mismatching schema.")
         values = value._values
         return (
             "{"
-            + ",".join(json_string(f.name) + ":" + self.write(f.schema, values[f.name]) for f in schema.fields)
+            + ",".join(
+                json_string(f.name) + ":" + self.write(f.schema, values[f.name]) for f in schema.fields
+            )
             + "}"
         )
 
@@ -406,19 +421,31 @@ class _FastCompiler:
         self.numeric = numeric
         self.replace_null = replace_null
         self.cache: dict[Schema, Prep] = {}
+        self.nn_cache: dict[Schema, Prep] = {}
 
     def prep(self, schema: Schema) -> Prep:
+        """The conversion of a value of ``schema``, None included (cached)."""
         fn = self.cache.get(schema)
         if fn is None:
-            fn = self._compile(schema)
-            self.cache[schema] = fn
+            fn = self.cache[schema] = self._compile(schema)
         return fn
+
+    def _nn(self, schema: Schema) -> Prep:
+        """The conversion of a non-None value of ``schema`` (cached)."""
+        fn = self.nn_cache.get(schema)
+        if fn is None:
+            fn = self.nn_cache[schema] = self._non_null(schema)
+        return fn
+
+    def clear(self) -> None:
+        self.cache.clear()
+        self.nn_cache.clear()
 
     def _null_handler(self, schema: Schema) -> Callable[[], Any]:
         if schema.default_value is not None and self.replace_null:
             default = schema.default_value
             try:
-                ready = self._non_null(schema)(default)
+                ready = self._nn(schema)(default)
             except _Slow:
 
                 def slow() -> Any:
@@ -435,9 +462,13 @@ class _FastCompiler:
         return fail
 
     def _compile(self, schema: Schema) -> Prep:
-        non_null = self._non_null(schema)
+        non_null = self._nn(schema)
         on_null = self._null_handler(schema)
-        if non_null is _identity and schema.optional and (schema.default_value is None or not self.replace_null):
+        if (
+            non_null is _identity
+            and schema.optional
+            and (schema.default_value is None or not self.replace_null)
+        ):
             return _identity
 
         def prep(value: Any) -> Any:
@@ -487,7 +518,7 @@ class _FastCompiler:
         return numeric
 
     def _array(self, elem: Schema) -> Prep:
-        p = self._compile(elem)
+        p = self.prep(elem)
         if p is _identity:
 
             def plain_array(value: Any) -> Any:
@@ -505,8 +536,8 @@ class _FastCompiler:
         return array
 
     def _map(self, key: Schema, val: Schema) -> Prep:
-        pk = self._compile(key)
-        pv = self._compile(val)
+        pk = self.prep(key)
+        pv = self.prep(val)
         if key.type is Type.STRING:
             if pv is _identity and key.optional is False:
 
@@ -538,7 +569,11 @@ class _FastCompiler:
 
     def _struct(self, schema: Schema) -> Prep:
         """Generate the prep function of a struct schema (straight-line code, one block per field)."""
-        env: dict[str, Any] = {"Struct": Struct, "DataException": DataException, "null_required": _null_required}
+        env: dict[str, Any] = {
+            "Struct": Struct,
+            "DataException": DataException,
+            "null_required": _null_required,
+        }
         env["S"] = schema
         lines = [
             "def prep(s):",
@@ -552,13 +587,13 @@ class _FastCompiler:
         for i, f in enumerate(schema.fields):
             key = repr(f.name)
             fs = f.schema
-            non_null = self._non_null(fs)
+            non_null = self._nn(fs)
             has_default = fs.default_value is not None and self.replace_null
             if non_null is _identity and not has_default:
                 if not fs.optional:
                     lines.append(f"    if v[{key}] is None: raise null_required()")
                 continue
-            env[f"P{i}"] = self._compile(fs)
+            env[f"P{i}"] = self.prep(fs)
             lines += [
                 f"    x = v[{key}]",
                 f"    y = P{i}(x)",
@@ -567,7 +602,7 @@ class _FastCompiler:
                 f"        o[{key}] = y",
             ]
         lines.append("    return s if o is None else o")
-        exec("\n".join(lines), env)  # noqa: S102 - generated from schema field names via repr()
+        exec("\n".join(lines), env)
         fn: Prep = env["prep"]
         return fn
 
@@ -711,9 +746,12 @@ class _ReadCompiler:
 
             def floating(value: Any) -> Any:
                 c = value.__class__
-                if c is float or c is int or c is decimal.Decimal:
-                    x = float(value)
-                elif c is str and value in ("NaN", "Infinity", "-Infinity"):
+                if (
+                    c is float
+                    or c is int
+                    or c is decimal.Decimal
+                    or (c is str and value in ("NaN", "Infinity", "-Infinity"))
+                ):
                     x = float(value)
                 else:
                     raise _bad(schema, value)
@@ -757,7 +795,8 @@ class _ReadCompiler:
                 def object_map(value: Any) -> Any:
                     if value.__class__ is not dict:
                         raise DataException(
-                            f"Maps with string fields should be encoded as JSON objects, but found {_node_type(value)}"
+                            "Maps with string fields should be encoded as JSON objects, but found "
+                            + _node_type(value)
                         )
                     return {k: rv(v) for k, v in value.items()}
 
@@ -772,9 +811,13 @@ class _ReadCompiler:
                 out = {}
                 for entry in value:
                     if entry.__class__ is not list:
-                        raise DataException(f"Found invalid map entry instead of array tuple: {_node_type(entry)}")
+                        raise DataException(
+                            f"Found invalid map entry instead of array tuple: {_node_type(entry)}"
+                        )
                     if len(entry) != 2:
-                        raise DataException(f"Found invalid map entry, expected length 2 but found :{len(entry)}")
+                        raise DataException(
+                            f"Found invalid map entry, expected length 2 but found :{len(entry)}"
+                        )
                     out[rk(entry[0])] = rv(entry[1])
                 return out
 
@@ -815,7 +858,8 @@ class _ReadCompiler:
         def check(value: Any) -> int:
             if value.__class__ is not int or not lo <= value <= hi:
                 raise DataException(
-                    f"Invalid type for {what}, underlying representation should be {kind} but was {_node_type(value)}"
+                    f"Invalid type for {what}, underlying representation should be {kind} "
+                    f"but was {_node_type(value)}"
                 )
             return value  # type: ignore[no-any-return]
 
@@ -831,7 +875,8 @@ class _ReadCompiler:
         lines = [
             "def read(j):",
             "    if j.__class__ is not dict:",
-            "        raise DataException('Structs should be encoded as JSON objects, but found ' + node_type(j))",
+            "        raise DataException('Structs should be encoded as JSON objects, but found '"
+            " + node_type(j))",
             "    g = j.get",
         ]
         names = []
@@ -858,7 +903,7 @@ class _ReadCompiler:
                 lines.append(f"    x{i} = R{i}(x{i})")
             names.append(f"{key}: x{i}")
         lines.append("    return new_struct(S, {" + ", ".join(names) + "})")
-        exec("\n".join(lines), env)  # noqa: S102 - generated from schema field names via repr()
+        exec("\n".join(lines), env)
         fn: Reader = env["read"]
         return fn
 
@@ -895,7 +940,9 @@ def schema_from_json(node: Any, read: _ReadCompiler) -> Schema | None:
             raise DataException("Map schema did not specify the key type")
         if "values" not in node:
             raise DataException("Map schema did not specify the value type")
-        builder = SchemaBuilder.map(_required_schema(node["keys"], read), _required_schema(node["values"], read))
+        builder = SchemaBuilder.map(
+            _required_schema(node["keys"], read), _required_schema(node["values"], read)
+        )
     elif t is Type.STRUCT:
         fields = node.get("fields")
         if not isinstance(fields, list):
@@ -950,7 +997,7 @@ class JsonConverter(Converter, HeaderConverter):
         return JsonConverterConfig.CONFIG_DEF
 
     def configure(self, configs: Mapping[str, Any], is_key: bool = False) -> None:
-        """Configure (Converter form ``configure(configs, is_key)``; HeaderConverter form ``configure(configs)``)."""
+        """``configure(configs, is_key)`` as a Converter; ``configure(configs)`` as a HeaderConverter."""
         props = dict(configs)
         props.setdefault("converter.type", "key" if is_key else "value")
         self._configure_from(ConnectorConfig(JsonConverterConfig.CONFIG_DEF, props))
@@ -988,7 +1035,7 @@ class JsonConverter(Converter, HeaderConverter):
         if len(cache) >= self.cache_size > 0:
             del cache[next(iter(cache))]
             if len(self._fast.cache) > 4 * self.cache_size:
-                self._fast.cache.clear()
+                self._fast.clear()
         if self.cache_size > 0:
             cache[schema] = entry
         return entry
@@ -1010,7 +1057,9 @@ class JsonConverter(Converter, HeaderConverter):
         except _Slow:
             body = self._exact_body(schema, value)
         except orjson.JSONEncodeError as e:
-            raise DataException(f"Converting Kafka Connect data to byte[] failed due to serialization error: {e}") from e
+            raise DataException(
+                f"Converting Kafka Connect data to byte[] failed due to serialization error: {e}"
+            ) from e
         if b"\\u00" in body:
             body = fix_control_escapes(body)
         if self.schemas_enabled:
@@ -1021,7 +1070,9 @@ class JsonConverter(Converter, HeaderConverter):
         try:
             return self._exact.write(schema, value).encode()
         except UnicodeEncodeError as e:
-            raise DataException(f"Converting Kafka Connect data to byte[] failed due to serialization error: {e}") from e
+            raise DataException(
+                f"Converting Kafka Connect data to byte[] failed due to serialization error: {e}"
+            ) from e
 
     def _schemaless_body(self, value: Any) -> bytes:
         try:
@@ -1034,7 +1085,9 @@ class JsonConverter(Converter, HeaderConverter):
 
     # --- bytes -> Connect ---------------------------------------------------------------------------------
 
-    def to_connect_data(self, topic: str, value: bytes | None, headers: Headers | None = None) -> SchemaAndValue:
+    def to_connect_data(
+        self, topic: str, value: bytes | None, headers: Headers | None = None
+    ) -> SchemaAndValue:
         if value is None:
             return SchemaAndValue.NULL
         if not isinstance(value, bytes):
@@ -1060,9 +1113,9 @@ class JsonConverter(Converter, HeaderConverter):
             return SchemaAndValue(None, None if doc is _MISSING else doc)
         if doc.__class__ is not dict or len(doc) != 2 or "schema" not in doc or "payload" not in doc:
             raise DataException(
-                'JsonConverter with schemas.enable requires "schema" and "payload" fields and may not contain '
-                "additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false "
-                "in your converter configuration."
+                'JsonConverter with schemas.enable requires "schema" and "payload" fields and may not '
+                "contain additional fields. If you are trying to deserialize plain JSON data, set "
+                "schemas.enable=false in your converter configuration."
             )
         schema_node = doc["schema"]
         payload = doc["payload"]
@@ -1104,7 +1157,9 @@ class JsonConverter(Converter, HeaderConverter):
 
     # --- HeaderConverter ----------------------------------------------------------------------------------
 
-    def from_connect_header(self, topic: str, header_key: str, schema: Schema | None, value: Any) -> bytes | None:
+    def from_connect_header(
+        self, topic: str, header_key: str, schema: Schema | None, value: Any
+    ) -> bytes | None:
         return self.from_connect_data(topic, schema, value)
 
     def to_connect_header(self, topic: str, header_key: str, value: bytes | None) -> SchemaAndValue:
@@ -1121,7 +1176,3 @@ _MISSING: Final[Any] = object()
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"Non-standard token '{name}'")
-
-
-def _configure_error(name: str) -> ConfigException:  # pragma: no cover - kept for symmetry
-    return ConfigException(name)
