@@ -342,7 +342,7 @@ class PySpy:
     name: str
 
     @classmethod
-    def start(cls, pid: int, name: str, out_dir: Path, rate: int = 200) -> PySpy | None:
+    def start(cls, pid: int, name: str, out_dir: Path, rate: int = 500) -> PySpy | None:
         exe = shutil.which("py-spy")
         if exe is None:
             log("py-spy not found (pip install py-spy); not profiling")
@@ -382,10 +382,12 @@ class PySpy:
         log(f"py-spy profile of {self.name} written to {self.out}")
 
 
-def summarize_folded(path: Path, top: int = 20) -> str:
-    """Top functions by self and by inclusive samples from a py-spy ``--format raw`` file."""
-    self_c: Counter[str] = Counter()
-    incl_c: Counter[str] = Counter()
+def summarize_folded(path: Path, top: int = 15) -> str:
+    """Hot spots from a py-spy ``--format raw`` file: functions by self time (summed over their lines),
+    the hottest lines, and functions by inclusive time (frames on nearly every stack left out)."""
+    self_fn: Counter[str] = Counter()
+    self_line: Counter[str] = Counter()
+    incl_fn: Counter[str] = Counter()
     total = 0
     try:
         lines = path.read_text(errors="replace").splitlines()
@@ -397,32 +399,44 @@ def summarize_folded(path: Path, top: int = 20) -> str:
             continue
         count = int(n)
         total += count
-        frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
+        frames = [
+            _parse_frame(f) for f in stack.split(";") if f and not f.startswith(("process ", "thread "))
+        ]
         if not frames:
             continue
-        self_c[_short(frames[-1])] += count
-        for f in {_short(f) for f in frames}:
-            incl_c[f] += count
+        fn, ln = frames[-1]
+        self_fn[fn] += count
+        self_line[f"{fn}:{ln}"] += count
+        for f in {f for f, _ in frames}:
+            incl_fn[f] += count
     if not total:
         return "(no samples)"
-    out = [f"{total} samples (non-idle)", "", f"{'self %':>7}  function (file:line)"]
-    out += [f"{100 * c / total:6.1f}%  {f}" for f, c in self_c.most_common(top)]
-    out += ["", f"{'incl %':>7}  function (file)"]
-    out += [f"{100 * c / total:6.1f}%  {f}" for f, c in incl_c.most_common(top)]
+
+    def pct(c: int) -> str:
+        return f"{100 * c / total:6.1f}%"
+
+    out = [f"{total} samples of a busy broker thread (idle time not sampled)", "", "   self  function"]
+    out += [f"{pct(c)}  {f}" for f, c in self_fn.most_common(top)]
+    out += ["", "   self  line"]
+    out += [f"{pct(c)}  {f}" for f, c in self_line.most_common(top)]
+    out += ["", "   incl  function (frames on >= 95% of samples omitted)"]
+    out += [f"{pct(c)}  {f}" for f, c in incl_fn.most_common() if c < 0.95 * total][:top]
     return "\n".join(out)
 
 
-def _short(frame: str) -> str:
-    # py-spy raw frames look like "func (path/to/file.py:123)"
+def _parse_frame(frame: str) -> tuple[str, str]:
+    """("func (short/path.py)", "line") from a py-spy raw frame "func (path/to/file.py:123)"."""
     name, _, loc = frame.partition(" (")
     loc = loc.rstrip(")")
     path, _, line = loc.rpartition(":")
+    if not path:
+        path, line = loc, ""
     try:
         path = str(Path(path).relative_to(REPO_ROOT))
     except ValueError:
         parts = Path(path).parts
         path = "/".join(parts[-2:]) if len(parts) >= 2 else path
-    return f"{name} ({path}:{line})" if path else name
+    return (f"{name} ({path})" if path else name), line
 
 
 # --------------------------------------------------------------------------------------------------

@@ -58,6 +58,50 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_props(args: argparse.Namespace) -> dict[str, str]:
+    from connect.runtime.launcher import worker_properties
+
+    props = worker_properties(args.worker_config, _parse_sets(args.set))
+    if args.bootstrap_servers:
+        props["bootstrap.servers"] = args.bootstrap_servers
+    return props
+
+
+def cmd_standalone(args: argparse.Namespace) -> int:
+    from connect.runtime.launcher import LaunchError, StandaloneWorker, load_connector_file, wait_for_signal
+
+    try:
+        props = _worker_props(args)
+        if args.offsets_file:
+            props["offset.storage.file.filename"] = args.offsets_file
+        connectors = [load_connector_file(Path(p)) for p in args.connectors]
+        worker = StandaloneWorker(props, args.rest_host, args.rest_port)
+    except LaunchError as exc:
+        print(f"headrace: {exc}", file=sys.stderr)
+        return 2
+    try:
+        worker.start()
+    except OSError as exc:
+        print(f"headrace: cannot start the worker: {exc}", file=sys.stderr)
+        return 1
+    try:
+        for config in connectors:
+            worker.add_connector(config)
+        print(
+            f"Headrace standalone worker: REST API at http://{args.rest_host}:{worker.rest_port}/ "
+            f"(connectors: {', '.join(c['name'] for c in connectors) or 'none yet'})",
+            file=sys.stderr,
+            flush=True,
+        )
+        wait_for_signal()
+    except LaunchError as exc:
+        print(f"headrace: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        worker.stop()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from connect.demo import run_demo
 
@@ -84,6 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one broker property (repeatable), e.g. --set num.partitions=3",
     )
     b.set_defaults(func=cmd_broker)
+
+    s = sub.add_parser("standalone", help="run a standalone Connect worker with the given connectors")
+    s.add_argument("connectors", nargs="*", metavar="CONNECTOR.json|.properties")
+    s.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (default localhost:9092)")
+    s.add_argument("--rest-host", default="127.0.0.1", help="REST listen address (default 127.0.0.1)")
+    s.add_argument("--rest-port", type=int, default=8083, help="REST port (default 8083; 0 = any free port)")
+    s.add_argument("--offsets-file", help="where source offsets are kept (default ./data/connect.offsets)")
+    s.add_argument("--worker-config", help="a Kafka Connect worker.properties file")
+    s.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one worker property (repeatable); flags win over the file",
+    )
+    s.set_defaults(func=cmd_standalone)
 
     d = sub.add_parser("demo", help="start an embedded broker and run a pipeline with live progress")
     d.add_argument("--data-dir", default=None, help="keep data here (default: a temporary directory)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -168,9 +167,3 @@ def headrace_brokers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
 def topic(request: pytest.FixtureRequest) -> str:
     """A topic name unique to this test and run (not created: tests create it with the API under test)."""
     return unique_topic(request.node.name)
-
-
-@pytest.fixture
-def topic_factory(request: pytest.FixtureRequest) -> Any:
-    """``topic_factory(suffix)`` gives further unique topic names."""
-    return lambda suffix="": unique_topic(f"{request.node.name}-{suffix}")

@@ -831,16 +831,16 @@ class Struct:
     _values: dict[str, Any]
 
     def __init__(self, schema: Schema, values: Mapping[str, Any] | None = None) -> None:
-        if not isinstance(schema, Schema) or schema.type is not Type.STRUCT:
-            raise DataException(f"Not a struct schema: {schema!r}")
-        self._schema = schema
-        if values is None:
-            self._values = schema._template.copy()
-        else:
+        try:
             builder = schema._builder
-            if builder is None:
-                builder = schema._struct_builder()
-            self._values = builder(values)
+        except AttributeError:
+            raise DataException(f"Not a struct schema: {schema!r}") from None
+        if builder is None:
+            if schema.type is not Type.STRUCT:
+                raise DataException(f"Not a struct schema: {schema!r}")
+            builder = schema._struct_builder()
+        self._schema = schema
+        self._values = schema._template.copy() if values is None else builder(values)
 
     @property
     def schema(self) -> Schema:

@@ -16,7 +16,7 @@ import struct
 from fractions import Fraction
 from typing import Final
 
-__all__ = ["f32", "java_double", "java_float", "json_double", "json_float", "json_string"]
+__all__ = ["f32", "jacksonize", "java_double", "java_float", "json_double", "json_float", "json_string"]
 
 _F32: Final = struct.Struct("<f")
 _U32: Final = struct.Struct("<I")
@@ -88,10 +88,10 @@ def _f32_neighbours(v: float) -> tuple[Fraction, Fraction]:
     """The rounding interval bounds (midpoints to the neighbouring binary32 values) of positive ``v``."""
     bits = _U32.unpack(_F32.pack(v))[0]
     lower = float(_F32.unpack(_U32.pack(bits - 1))[0]) if bits > 0 else 0.0
-    upper_bits = bits + 1
-    upper = float(_F32.unpack(_U32.pack(upper_bits))[0])
+    upper = float(_F32.unpack(_U32.pack(bits + 1))[0])
     fv = Fraction(v)
-    return (fv + Fraction(lower)) / 2, (fv + Fraction(upper)) / 2
+    upper_exact = Fraction(2**128) if math.isinf(upper) else Fraction(upper)
+    return (fv + Fraction(lower)) / 2, (fv + upper_exact) / 2
 
 
 def java_float(x: float) -> str:
@@ -151,22 +151,44 @@ _ESCAPES: Final = {
 for _c in range(0x20):
     _ESCAPES.setdefault(chr(_c), f"\\u{_c:04X}")
 del _c
-_NEEDS_ESCAPE: Final = re.compile(r'["\\\x00-\x1f]')
+_NEEDS_ESCAPE: Final = re.compile(r'["\\\x00-\x1f\U00010000-\U0010ffff]')
+
+
+def _surrogates(code: int) -> str:
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04X}\\u{0xDC00 + (code & 0x3FF):04X}"
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    escaped = _ESCAPES.get(c)
+    return escaped if escaped is not None else _surrogates(ord(c))
 
 
 def json_string(s: str) -> str:
-    """A JSON string literal as Jackson writes it (control characters as upper-case ``\\u00XX``)."""
-    return '"' + _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group()], s) + '"'
+    """A JSON string literal as Jackson writes it: control characters as upper-case ``\\u00XX`` and
+    characters beyond the BMP as escaped surrogate pairs (``\\uD83D\\uDE00``)."""
+    return '"' + _NEEDS_ESCAPE.sub(_escape, s) + '"'
 
 
 _ORJSON_LOWER_ESCAPE: Final = re.compile(rb"\\(\\|u00[01][0-9a-f]|.)", re.DOTALL)
+_FOUR_BYTE_UTF8: Final = re.compile(rb"[\xf0-\xf4][\x80-\xbf]{3}")
 
 
-def fix_control_escapes(data: bytes) -> bytes:
-    """Upper-case the hex digits of ``\\u00XX`` escapes (orjson writes them lower-case, Jackson upper)."""
+def _upper_escape(m: re.Match[bytes]) -> bytes:
+    token = m.group(0)
+    return token.upper().replace(b"\\U", b"\\u") if token.startswith(b"\\u") else token
 
-    def repl(m: re.Match[bytes]) -> bytes:
-        token = m.group(0)
-        return token.upper().replace(b"\\U", b"\\u") if token.startswith(b"\\u") else token
 
-    return _ORJSON_LOWER_ESCAPE.sub(repl, data)
+def _escape_supplementary(m: re.Match[bytes]) -> bytes:
+    return _surrogates(ord(m.group().decode("utf-8"))).encode("ascii")
+
+
+def jacksonize(data: bytes) -> bytes:
+    """Turn orjson's output into Jackson's: upper-case ``\\u00XX`` escapes (orjson writes lower case) and
+    surrogate-pair escapes for characters beyond the BMP (orjson writes them as UTF-8)."""
+    if b"\\u00" in data:
+        data = _ORJSON_LOWER_ESCAPE.sub(_upper_escape, data)
+    if not data.isascii():
+        data = _FOUR_BYTE_UTF8.sub(_escape_supplementary, data)
+    return data

@@ -43,7 +43,6 @@ from connect.api.data import (
     Time,
     Timestamp,
     Type,
-    _new_struct,
     datetime_from_millis,
     timestamp_millis,
 )
@@ -51,7 +50,7 @@ from connect.api.errors import DataException
 from connect.api.records import Headers
 from connect.converters._javafmt import (
     f32,
-    fix_control_escapes,
+    jacksonize,
     java_float,
     json_double,
     json_float,
@@ -394,6 +393,8 @@ def _check_float32(value: Any) -> Any:
             value = float(value)
         else:
             raise _invalid_type(Schema.FLOAT32_SCHEMA, value)
+    if value == 0.0:
+        return value  # 0.0 and -0.0 are one dict key; both print the same in Java and orjson
     canonical = _F32_CANONICAL.get(value, _F32_CANONICAL)
     if canonical is _F32_CANONICAL:
         text = java_float(value)
@@ -870,7 +871,12 @@ class _ReadCompiler:
         return lambda value: datetime_from_millis(check(value))
 
     def _struct(self, schema: Schema) -> Reader:
-        env: dict[str, Any] = {"S": schema, "new_struct": _new_struct, "DataException": DataException}
+        env: dict[str, Any] = {
+            "S": schema,
+            "new": object.__new__,
+            "Struct": Struct,
+            "DataException": DataException,
+        }
         env["node_type"] = _node_type
         lines = [
             "def read(j):",
@@ -902,7 +908,12 @@ class _ReadCompiler:
             else:
                 lines.append(f"    x{i} = R{i}(x{i})")
             names.append(f"{key}: x{i}")
-        lines.append("    return new_struct(S, {" + ", ".join(names) + "})")
+        lines += [
+            "    s = new(Struct)",
+            "    s._schema = S",
+            "    s._values = {" + ", ".join(names) + "}",
+            "    return s",
+        ]
         exec("\n".join(lines), env)
         fn: Reader = env["read"]
         return fn
@@ -967,10 +978,9 @@ def schema_from_json(node: Any, read: _ReadCompiler) -> Schema | None:
         builder.doc(doc)
     params = node.get("parameters")
     if isinstance(params, dict):
-        for k, v in params.items():
-            if not isinstance(v, str):
-                raise DataException("Schema parameters must have string values.")
-            builder.parameter(k, v)
+        if not all(isinstance(v, str) for v in params.values()):
+            raise DataException("Schema parameters must have string values.")
+        builder.parameters(params)
     if node.get("default") is not None:
         without_default = builder.build()
         builder.default_value(read._non_null(without_default)(node["default"]))
@@ -1030,7 +1040,17 @@ class JsonConverter(Converter, HeaderConverter):
             head = _ENVELOPE_START + self.as_json_schema(schema) + _PAYLOAD_KEY
         else:
             head = b""
-        entry = (head, self._fast.prep(schema))
+        prep = self._fast.prep(schema)
+        if schema.type is not Type.STRUCT:
+            # struct fields were validated when put; a bare value is checked here, as Kafka's casts do
+            check = schema._value_checker()
+            inner = prep
+
+            def prep(value: Any) -> Any:
+                check(value, "")
+                return inner(value)
+
+        entry = (head, prep)
         cache = self._from_cache
         if len(cache) >= self.cache_size > 0:
             del cache[next(iter(cache))]
@@ -1060,8 +1080,8 @@ class JsonConverter(Converter, HeaderConverter):
             raise DataException(
                 f"Converting Kafka Connect data to byte[] failed due to serialization error: {e}"
             ) from e
-        if b"\\u00" in body:
-            body = fix_control_escapes(body)
+        if b"\\u00" in body or not body.isascii():
+            body = jacksonize(body)
         if self.schemas_enabled:
             return head + body + b"}"
         return body
@@ -1079,8 +1099,8 @@ class JsonConverter(Converter, HeaderConverter):
             body = orjson.dumps(_prep_schemaless(value), default=_schemaless_default, option=_DUMPS_OPTS)
         except (_Slow, orjson.JSONEncodeError):
             return self._exact_body(None, value)
-        if b"\\u00" in body:
-            body = fix_control_escapes(body)
+        if b"\\u00" in body or not body.isascii():
+            body = jacksonize(body)
         return body
 
     # --- bytes -> Connect ---------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The Connect runtime: workers, task executors, offsets, herders (standalone and distributed)."""

@@ -1,0 +1,91 @@
+"""Kafka client configurations for the runtime's confluent-kafka (librdkafka) clients.
+
+Precedence, lowest first: runtime defaults, worker ``producer.*`` / ``consumer.*`` / ``admin.*``,
+connector ``producer.override.*`` / ``consumer.override.*`` (when the worker's
+``connector.client.config.override.policy`` allows). Java-client-only settings that librdkafka does
+not know are dropped with a warning instead of failing the task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from connect.runtime.worker_config import WorkerConfig
+
+log = logging.getLogger("connect.clients")
+
+JAVA_ONLY = {
+    "key.serializer",
+    "value.serializer",
+    "key.deserializer",
+    "value.deserializer",
+    "buffer.memory",
+    "max.block.ms",
+    "interceptor.classes",
+    "max.poll.records",
+    "default.api.timeout.ms",
+    "partitioner.class",
+    "security.providers",
+    "metric.reporters",
+    "client.dns.lookup",
+    "delivery.timeout.ms.config",
+    "allow.auto.create.topics.config",
+}
+
+
+def _clean(conf: dict[str, Any], what: str) -> dict[str, Any]:
+    for key in [k for k in conf if k in JAVA_ONLY]:
+        log.warning("ignoring %s setting %s (not supported by librdkafka)", what, key)
+        conf.pop(key)
+    return conf
+
+
+def _overrides(worker: WorkerConfig, connector: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    found = {k[len(prefix) :]: v for k, v in connector.items() if k.startswith(prefix)}
+    if found and worker.get("connector.client.config.override.policy") == "None":
+        log.warning("connector client overrides %s are ignored: override policy is None", sorted(found))
+        return {}
+    return found
+
+
+def producer_config(worker: WorkerConfig, connector: Mapping[str, str], client_id: str) -> dict[str, Any]:
+    conf = {
+        "bootstrap.servers": worker.bootstrap_servers,
+        "client.id": client_id,
+        "acks": "all",
+        "enable.idempotence": "true",
+        "linger.ms": "5",
+        "batch.num.messages": "10000",
+        "queue.buffering.max.messages": "500000",
+        "queue.buffering.max.kbytes": "1048576",
+        "partitioner": "murmur2_random",
+    }
+    conf.update(worker.prefixed("producer."))
+    conf.update(_overrides(worker, connector, "producer.override."))
+    return _clean(conf, "producer")
+
+
+def consumer_config(
+    worker: WorkerConfig, connector: Mapping[str, str], client_id: str, group_id: str
+) -> dict[str, Any]:
+    conf = {
+        "bootstrap.servers": worker.bootstrap_servers,
+        "client.id": client_id,
+        "group.id": group_id,
+        "enable.auto.commit": "false",
+        "enable.auto.offset.store": "false",
+        "auto.offset.reset": "earliest",
+        "queued.min.messages": "20000",
+        "fetch.wait.max.ms": "100",
+    }
+    conf.update(worker.prefixed("consumer."))
+    conf.update(_overrides(worker, connector, "consumer.override."))
+    return _clean(conf, "consumer")
+
+
+def admin_config(worker: WorkerConfig) -> dict[str, Any]:
+    conf = {"bootstrap.servers": worker.bootstrap_servers}
+    conf.update(worker.prefixed("admin."))
+    return _clean(conf, "admin")

@@ -1,0 +1,148 @@
+"""Assembles a worker process: properties -> plugins -> herder -> REST, and runs it until a signal.
+
+Used by ``headrace standalone`` / ``headrace distributed`` and by the demo. ``run_*`` block the calling
+(main) thread until SIGTERM/SIGINT, then stop REST first (no new requests), then the herder (tasks
+commit their offsets and stop), and return the exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from connect.api.errors import ConfigException
+from connect.runtime.exceptions import HerderError
+from connect.runtime.offsets import FileOffsetBackingStore
+from connect.runtime.plugins import discover
+from connect.runtime.standalone import StandaloneHerder
+from connect.runtime.worker_config import WorkerConfig
+
+log = logging.getLogger("connect.launcher")
+
+
+class LaunchError(Exception):
+    """Bad input at start-up: the CLI prints it as one line and exits non-zero."""
+
+
+def load_connector_file(path: Path) -> dict[str, str]:
+    """A connector config from ``.json`` (``{"name", "config"}`` or a flat map) or ``.properties``."""
+    from broker.config import parse_properties
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise LaunchError(f"cannot read connector config {path}: {exc.strerror}") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise LaunchError(f"{path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise LaunchError(f"{path}: expected a JSON object")
+        if isinstance(data.get("config"), dict):
+            config = {k: _str(v) for k, v in data["config"].items()}
+            if "name" in data:
+                config.setdefault("name", str(data["name"]))
+        else:
+            config = {k: _str(v) for k, v in data.items()}
+    else:
+        config = parse_properties(text)
+    if not config.get("name"):
+        raise LaunchError(f"{path}: the connector config has no 'name'")
+    return config
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v if isinstance(v, str) else json.dumps(v) if isinstance(v, dict | list) else str(v)
+
+
+def worker_properties(file: str | None, overrides: Mapping[str, str]) -> dict[str, str]:
+    from broker.config import parse_properties
+
+    props: dict[str, str] = {}
+    if file:
+        try:
+            props.update(parse_properties(Path(file).read_text()))
+        except OSError as exc:
+            raise LaunchError(f"cannot read --worker-config {file}: {exc.strerror}") from None
+    props.update(overrides)
+    return props
+
+
+def build_worker_config(props: Mapping[str, str]) -> WorkerConfig:
+    try:
+        return WorkerConfig(props)
+    except ConfigException as exc:
+        raise LaunchError(f"invalid worker config: {exc}") from None
+
+
+class StandaloneWorker:
+    """A running standalone worker: herder + REST server. ``start()`` then ``stop()``."""
+
+    def __init__(self, props: Mapping[str, str], rest_host: str = "127.0.0.1", rest_port: int = 8083) -> None:
+        from rest.app import create_app
+        from rest.server import RestServer
+
+        self.config = build_worker_config(props)
+        offsets = self.config.get("offset.storage.file.filename") or "./data/connect.offsets"
+        self.offsets_path = Path(offsets)
+        configs_file = self.config.raw.get("config.storage.file.filename")
+        self.registry = discover(self.config.plugin_path)
+        self._rest_host = rest_host
+        self.rest_port = rest_port or _free_port(rest_host)
+        self.rest = RestServer(None, rest_host, self.rest_port, access_log=False)
+        self.herder: StandaloneHerder | None = None
+        self._configs_file = Path(configs_file) if configs_file else None
+        self._create_app = create_app
+
+    def start(self) -> None:
+        host = self.config.get("rest.advertised.host.name") or (
+            "127.0.0.1" if self._rest_host in ("", "0.0.0.0") else self._rest_host
+        )
+        worker_id = f"{host}:{self.config.get('rest.advertised.port') or self.rest_port}"
+        self.herder = StandaloneHerder(
+            self.config,
+            self.registry,
+            FileOffsetBackingStore(self.offsets_path),
+            worker_id,
+            self._configs_file,
+        )
+        self.herder.start()
+        self.rest.app = self._create_app(self.herder)
+        self.rest.start()
+
+    def add_connector(self, config: dict[str, str]) -> None:
+        assert self.herder is not None
+        try:
+            self.herder.put_connector_config(config["name"], config, allow_replace=True)
+        except HerderError as exc:
+            raise LaunchError(f"connector {config['name']}: {exc.message}") from None
+
+    def stop(self) -> None:
+        self.rest.stop()
+        if self.herder is not None:
+            self.herder.stop()
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host or "127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_signal() -> None:
+    """Block the main thread until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1):
+        pass

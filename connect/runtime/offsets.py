@@ -1,0 +1,198 @@
+"""Source offsets: backing stores, the per-task writer and the reader handed to tasks.
+
+Keys and values are stored as Kafka Connect does: key = JSON ``["<connector>", {partition}]``,
+value = JSON ``{offset}`` (null = deleted). JSON objects are written with sorted keys so equal
+partitions always produce equal bytes.
+
+Threading: a backing store is shared by all tasks of a worker; ``get``/``set`` are thread-safe.
+An :class:`OffsetStorageWriter` belongs to one task and is used on that task's thread only.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from connect.api.task import OffsetStorageReader
+
+log = logging.getLogger("connect.offsets")
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def offset_key(connector: str, partition: Mapping[str, Any]) -> bytes:
+    return _dumps([connector, dict(partition)])
+
+
+def parse_key(key: bytes) -> tuple[str, dict[str, Any]] | None:
+    try:
+        name, partition = json.loads(key)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(name, str) or not isinstance(partition, dict):
+        return None
+    return name, partition
+
+
+class OffsetBackingStore(abc.ABC):
+    """Durable map of serialized offset keys to values."""
+
+    def start(self) -> None:  # noqa: B027 - optional
+        """Load existing offsets (blocking)."""
+
+    def stop(self) -> None:  # noqa: B027 - optional
+        """Release resources (blocking)."""
+
+    @abc.abstractmethod
+    def get(self, keys: Iterable[bytes]) -> dict[bytes, bytes | None]: ...
+
+    @abc.abstractmethod
+    def set(self, values: Mapping[bytes, bytes | None]) -> None:
+        """Store ``values`` durably; returns only when they are durable (raises on failure)."""
+
+    @abc.abstractmethod
+    def all(self) -> dict[bytes, bytes]:
+        """Every stored (non-deleted) entry."""
+
+    def connector_partitions(self, connector: str) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """{serialized key: (partition, offset)} of one connector."""
+        out = {}
+        for key, value in self.all().items():
+            parsed = parse_key(key)
+            if parsed is not None and parsed[0] == connector:
+                out[key.decode()] = (parsed[1], json.loads(value))
+        return out
+
+
+class MemoryOffsetBackingStore(OffsetBackingStore):
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, keys: Iterable[bytes]) -> dict[bytes, bytes | None]:
+        with self._lock:
+            return {k: self._data.get(k) for k in keys}
+
+    def set(self, values: Mapping[bytes, bytes | None]) -> None:
+        with self._lock:
+            for k, v in values.items():
+                if v is None:
+                    self._data.pop(k, None)
+                else:
+                    self._data[k] = v
+
+    def all(self) -> dict[bytes, bytes]:
+        with self._lock:
+            return dict(self._data)
+
+
+class FileOffsetBackingStore(MemoryOffsetBackingStore):
+    """Standalone mode: offsets in one JSON file, rewritten atomically (tmp + fsync + rename) per set."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def start(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            entries = json.loads(self.path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"cannot read the offsets file {self.path}: {exc}") from exc
+        with self._lock:
+            self._data = {k.encode(): v.encode() for k, v in entries.items()}
+        log.info("loaded %d source offset(s) from %s", len(entries), self.path)
+
+    def set(self, values: Mapping[bytes, bytes | None]) -> None:
+        with self._lock:
+            data = dict(self._data)
+            for k, v in values.items():
+                if v is None:
+                    data.pop(k, None)
+                else:
+                    data[k] = v
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            with open(tmp, "w") as f:
+                json.dump({k.decode(): v.decode() for k, v in data.items()}, f, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(self.path)
+            self._data = data
+
+
+class TaskOffsetReader(OffsetStorageReader):
+    """What ``SourceTaskContext.offset_storage_reader()`` returns: committed offsets of one connector."""
+
+    def __init__(self, store: OffsetBackingStore, connector: str) -> None:
+        self._store = store
+        self._connector = connector
+
+    def offset(self, partition: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self.offsets([partition])[0][1]
+
+    def offsets(
+        self, partitions: Iterable[Mapping[str, Any]]
+    ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        parts = [dict(p) for p in partitions]
+        keys = [offset_key(self._connector, p) for p in parts]
+        found = self._store.get(keys)
+        out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        for p, k in zip(parts, keys, strict=True):
+            raw = found.get(k)
+            out.append((p, json.loads(raw) if raw is not None else None))
+        return out
+
+
+class OffsetStorageWriter:
+    """Collects the latest offset per source partition and writes snapshots (Kafka's OffsetStorageWriter).
+
+    Flow on the task thread: ``offset()`` for every record dispatched; at commit time
+    ``begin_flush()`` takes a snapshot (returns False if nothing changed), the caller waits until every
+    record dispatched before the snapshot is acknowledged, then ``do_flush()`` makes the snapshot
+    durable — or ``cancel_flush()`` puts it back when the acknowledgement failed.
+    """
+
+    def __init__(self, store: OffsetBackingStore, connector: str) -> None:
+        self._store = store
+        self._connector = connector
+        self._data: dict[bytes, bytes | None] = {}
+        self._to_flush: dict[bytes, bytes | None] | None = None
+
+    def offset(self, partition: Mapping[str, Any] | None, offset: Mapping[str, Any] | None) -> None:
+        if partition is None:
+            return
+        self._data[offset_key(self._connector, partition)] = None if offset is None else _dumps(dict(offset))
+
+    def begin_flush(self) -> bool:
+        if self._to_flush is not None:
+            raise RuntimeError("a flush is already in progress")
+        if not self._data:
+            return False
+        self._to_flush, self._data = self._data, {}
+        return True
+
+    def do_flush(self) -> int:
+        assert self._to_flush is not None
+        snapshot = self._to_flush
+        try:
+            self._store.set(snapshot)
+        except Exception:
+            self.cancel_flush()
+            raise
+        self._to_flush = None
+        return len(snapshot)
+
+    def cancel_flush(self) -> None:
+        if self._to_flush is not None:
+            self._to_flush.update(self._data)
+            self._data, self._to_flush = self._to_flush, None

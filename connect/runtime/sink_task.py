@@ -1,0 +1,430 @@
+"""WorkerSinkTask: consume -> convert -> transform -> put; consumer offsets committed after flush.
+
+Offsets: the task thread tracks, per assigned partition, the offset after the last record it
+delivered to ``put()`` (or skipped under ``errors.tolerance=all``). Every ``offset.flush.interval.ms``,
+on partition revocation and at shutdown it asks the plugin ``pre_commit(current)`` (default: ``flush``
+then ``current``), makes the dead letter queue durable, and commits what ``pre_commit`` returned for
+partitions still assigned — so a consumer offset is never committed before the plugin says the data
+is durable in the target. Partition assignment changes call ``open()``/``close()`` on the task thread
+(inside the consumer's poll, as Kafka does).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Collection, Mapping
+from functools import partial
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+from connect.api.errors import ConnectException, RetriableException
+from connect.api.records import Headers, SinkRecord, TimestampType, TopicPartition
+from connect.api.task import ErrantRecordReporter, SinkTask, SinkTaskContext
+from connect.runtime.errors import ConsumedRecord, ErrorHandler, Stage
+from connect.runtime.models import ConnectorTaskId
+from connect.runtime.pipeline import Converters, TransformationChain
+from connect.runtime.worker_task import TargetState, TaskStatusListener, WorkerTask
+
+log = logging.getLogger("connect.sink")
+
+_TS_TYPES = {
+    0: TimestampType.NO_TIMESTAMP_TYPE,
+    1: TimestampType.CREATE_TIME,
+    2: TimestampType.LOG_APPEND_TIME,
+}
+
+
+class _Context(SinkTaskContext):
+    """Requests from the plugin; applied by the task thread at its next loop iteration."""
+
+    def __init__(self, owner: WorkerSinkTask) -> None:
+        self._owner = owner
+        self.rewinds: dict[TopicPartition, int] = {}
+        self.timeout_ms = -1
+        self.commit_requested = False
+
+    def configs(self) -> dict[str, str]:
+        return dict(self._owner.task_config)
+
+    def reset_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        self.rewinds.update(offsets)
+
+    def timeout(self, timeout_ms: int) -> None:
+        self.timeout_ms = timeout_ms
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._owner.assignment)
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self._owner.pause_partitions(partitions)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self._owner.resume_partitions(partitions)
+
+    def request_commit(self) -> None:
+        self.commit_requested = True
+
+    def errant_record_reporter(self) -> ErrantRecordReporter | None:
+        return self._owner.errant_reporter
+
+
+class _ErrantReporter(ErrantRecordReporter):
+    def __init__(self, owner: WorkerSinkTask) -> None:
+        self._owner = owner
+
+    def report(self, record: SinkRecord, error: BaseException) -> Any:
+        from concurrent.futures import Future
+
+        raw = self._owner.raw_for(record)
+        self._owner.errors.fail(Stage.TASK_PUT, error, raw, record)
+        fut: Future[None] = Future()
+        fut.set_result(None)
+        return fut
+
+
+class WorkerSinkTask(WorkerTask):
+    def __init__(
+        self,
+        task_id: ConnectorTaskId,
+        task: SinkTask,
+        task_config: dict[str, str],
+        connector_config: Mapping[str, Any],
+        converters: Converters,
+        chain: TransformationChain,
+        consumer: Consumer,
+        errors: ErrorHandler,
+        listener: TaskStatusListener,
+        target: TargetState,
+        commit_interval_ms: int,
+        batch_size: int = 2000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(task_id, listener, target)
+        self.task = task
+        self.task_config = task_config
+        self.connector_config = connector_config
+        self.converters = converters
+        self.chain = chain
+        self.consumer = consumer
+        self.errors = errors
+        self.commit_interval = commit_interval_ms / 1000
+        self.batch_size = batch_size
+        self._clock = clock
+        self._next_commit = clock() + self.commit_interval
+        self.context = _Context(self)
+        self.assignment: set[TopicPartition] = set()
+        self.current_offsets: dict[TopicPartition, int] = {}
+        self._paused_by_task: set[TopicPartition] = set()
+        self._paused_all = False
+        self._retry_batch: list[SinkRecord] | None = None
+        self._retry_at = 0.0
+        self._raw: dict[tuple[str, int, int], ConsumedRecord] = {}
+        self.errant_reporter = _ErrantReporter(self) if errors.tolerate_all else None
+        self.records_delivered = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def signal_plugin_stop(self) -> None:
+        pass  # the loop notices ``stopping`` within one poll timeout; SinkTask.stop() runs on its thread
+
+    def initialize_and_start(self) -> None:
+        self.task.initialize(self.context)
+        self.task.start(dict(self.task_config))
+        topics = [
+            t.strip()
+            for t in str(self.task_config.get("topics", self.connector_config.get("topics", ""))).split(",")
+            if t.strip()
+        ]
+        regex = str(
+            self.task_config.get("topics.regex", self.connector_config.get("topics.regex", ""))
+        ).strip()
+        subscription = topics if topics else ["^" + regex.lstrip("^")]
+        if regex:
+            re.compile(regex)
+        self.consumer.subscribe(
+            subscription, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+        )
+        log.info("Sink task %s started, subscribed to %s", self.id, subscription)
+
+    def close(self) -> None:
+        try:
+            if self.failed is None and not self.cancelled and self.assignment:
+                self.commit_offsets()
+            if self.assignment:
+                self._close_partitions(list(self.assignment))
+        finally:
+            try:
+                self.task.stop()
+            finally:
+                try:
+                    self.consumer.close()
+                except Exception:
+                    log.exception("Task %s: closing the consumer failed", self.id)
+                self.chain.close()
+                self.converters.close()
+                self.errors.close()
+                log.info("Sink task %s stopped (%d records delivered)", self.id, self.records_delivered)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        while not self.stopping:
+            if self.target == TargetState.PAUSED:
+                self._pause_all(True)
+                self.listener.on_task_paused(self.id)
+                while self.target == TargetState.PAUSED and not self.stopping:
+                    self.consumer.consume(1, 0.5)  # keep the group membership alive
+                self._pause_all(False)
+                if self.stopping:
+                    break
+                self.listener.on_task_running(self.id)
+            self._apply_rewinds()
+            if self._retry_batch is not None:
+                if self._clock() >= self._retry_at:
+                    self._deliver(self._retry_batch)
+                else:
+                    self.consumer.consume(1, min(0.2, max(self._retry_at - self._clock(), 0)))
+            else:
+                messages = self.consumer.consume(self.batch_size, 0.5)
+                if messages:
+                    self._deliver(self._convert(messages))
+            if self.context.commit_requested or self._clock() >= self._next_commit:
+                self.context.commit_requested = False
+                self.commit_offsets()
+
+    def _convert(self, messages: list[Any]) -> list[SinkRecord]:
+        key_conv = self.converters.key.to_connect_data
+        value_conv = self.converters.value.to_connect_data
+        header_conv = self.converters.header.to_connect_header
+        chain = self.chain
+        offsets = self.current_offsets
+        tolerate = self.errors.tolerate_all
+        records: list[SinkRecord] = []
+        append = records.append
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise ConnectException(f"consumer error: {err}")
+            topic = msg.topic()
+            partition = msg.partition()
+            offset = msg.offset()
+            raw_headers = msg.headers()
+            stage = Stage.KEY_CONVERTER
+            try:
+                key = key_conv(topic, msg.key())
+                stage = Stage.VALUE_CONVERTER
+                value = value_conv(topic, msg.value())
+                headers = None
+                if raw_headers:
+                    stage = Stage.HEADER_CONVERTER
+                    headers = Headers()
+                    for hk, hv in raw_headers:
+                        sv = header_conv(topic, hk, hv)
+                        headers.add(hk, sv.value, sv.schema)
+                ts_type, ts = msg.timestamp()
+                record: SinkRecord | None = SinkRecord(
+                    topic,
+                    partition,
+                    key.schema,
+                    key.value,
+                    value.schema,
+                    value.value,
+                    offset,
+                    ts if ts_type else None,
+                    _TS_TYPES.get(ts_type, TimestampType.NO_TIMESTAMP_TYPE),
+                    headers,
+                )
+                if chain:
+                    stage = Stage.TRANSFORMATION
+                    record = chain.apply(record)  # type: ignore[arg-type,assignment]
+            except Exception as exc:
+                raw = ConsumedRecord(
+                    topic,
+                    partition,
+                    offset,
+                    msg.timestamp()[1],
+                    msg.key(),
+                    msg.value(),
+                    list(raw_headers) if raw_headers else None,
+                )
+                if isinstance(exc, RetriableException):
+                    ok, record = self.errors.run(stage, partial(self._convert_one, msg), raw, None)
+                    if not ok:
+                        offsets[TopicPartition(topic, partition)] = offset + 1
+                        continue
+                else:
+                    self.errors.fail(stage, exc, raw, None)
+                    offsets[TopicPartition(topic, partition)] = offset + 1
+                    continue
+            if record is not None:
+                if tolerate:
+                    self._raw[(topic, partition, offset)] = ConsumedRecord(
+                        topic,
+                        partition,
+                        offset,
+                        msg.timestamp()[1],
+                        msg.key(),
+                        msg.value(),
+                        list(raw_headers) if raw_headers else None,
+                    )
+                append(record)
+            else:
+                offsets[TopicPartition(topic, partition)] = offset + 1
+        return records
+
+    def _convert_one(self, msg: Any) -> SinkRecord | None:
+        topic = msg.topic()
+        key = self.converters.key.to_connect_data(topic, msg.key())
+        value = self.converters.value.to_connect_data(topic, msg.value())
+        headers = Headers()
+        for hk, hv in msg.headers() or []:
+            sv = self.converters.header.to_connect_header(topic, hk, hv)
+            headers.add(hk, sv.value, sv.schema)
+        ts_type, ts = msg.timestamp()
+        record = SinkRecord(
+            topic,
+            msg.partition(),
+            key.schema,
+            key.value,
+            value.schema,
+            value.value,
+            msg.offset(),
+            ts if ts_type else None,
+            _TS_TYPES.get(ts_type, TimestampType.NO_TIMESTAMP_TYPE),
+            headers,
+        )
+        return self.chain.apply(record) if self.chain else record  # type: ignore[return-value]
+
+    def raw_for(self, record: SinkRecord) -> ConsumedRecord | None:
+        return self._raw.get(
+            (record.original_topic, record.original_kafka_partition or 0, record.original_kafka_offset)
+        )
+
+    def _deliver(self, records: list[SinkRecord]) -> None:
+        try:
+            self.task.put(records)
+        except RetriableException as exc:
+            timeout = self.context.timeout_ms if self.context.timeout_ms > 0 else 1000
+            log.warning(
+                "Task %s: retriable error in put(); retrying the batch of %d in %d ms: %s",
+                self.id,
+                len(records),
+                timeout,
+                exc,
+            )
+            self._retry_batch = records
+            self._retry_at = self._clock() + timeout / 1000
+            self._pause_all(True)
+            return
+        if self._retry_batch is not None:
+            self._retry_batch = None
+            self._pause_all(False)
+        offsets = self.current_offsets
+        for r in records:
+            offsets[TopicPartition(r.original_topic, r.original_kafka_partition or 0)] = (
+                r.original_kafka_offset + 1
+            )
+        self.records_delivered += len(records)
+        if self._raw:
+            self._raw.clear()
+
+    # -- offsets ---------------------------------------------------------------------------------
+
+    def commit_offsets(self, partitions: Collection[TopicPartition] | None = None) -> None:
+        """pre_commit -> DLQ durable -> synchronous consumer commit (task thread)."""
+        self._next_commit = self._clock() + self.commit_interval
+        if self.cancelled:
+            return
+        scope = set(self.assignment if partitions is None else partitions)
+        current = {tp: o for tp, o in self.current_offsets.items() if tp in scope}
+        if not current:
+            return
+        to_commit = self.task.pre_commit(dict(current))
+        self.errors.flush()
+        offsets = [
+            KafkaTopicPartition(tp.topic, tp.partition, off)
+            for tp, off in to_commit.items()
+            if tp in self.assignment and off >= 0
+        ]
+        if offsets:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+            log.debug("Task %s committed offsets %s", self.id, {str(tp): o for tp, o in to_commit.items()})
+
+    # -- rebalance callbacks (task thread, inside consume()) ---------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+        self.assignment.update(tps)
+        self.task.open(tps)
+        if self.context.rewinds:
+            changed = False
+            for p in partitions:
+                off = self.context.rewinds.pop(TopicPartition(p.topic, p.partition), None)
+                if off is not None:
+                    p.offset = off
+                    changed = True
+            if changed:
+                consumer.assign(partitions)
+        if self._paused_all:
+            consumer.pause(partitions)
+        log.info("Task %s assigned %s", self.id, sorted(str(t) for t in tps))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+        try:
+            if self.failed is None:
+                self.commit_offsets(tps)
+        finally:
+            self._close_partitions(tps)
+        log.info("Task %s revoked %s", self.id, sorted(str(t) for t in tps))
+
+    def _close_partitions(self, tps: list[TopicPartition]) -> None:
+        try:
+            self.task.close(tps)
+        finally:
+            for tp in tps:
+                self.assignment.discard(tp)
+                self.current_offsets.pop(tp, None)
+                self._paused_by_task.discard(tp)
+
+    # -- pause/resume/rewind -----------------------------------------------------------------------
+
+    def _pause_all(self, pause: bool) -> None:
+        self._paused_all = pause
+        parts = [
+            KafkaTopicPartition(tp.topic, tp.partition)
+            for tp in self.assignment
+            if pause or tp not in self._paused_by_task
+        ]
+        if parts:
+            (self.consumer.pause if pause else self.consumer.resume)(parts)
+
+    def pause_partitions(self, tps: Collection[TopicPartition]) -> None:
+        self._paused_by_task.update(tps)
+        parts = [KafkaTopicPartition(tp.topic, tp.partition) for tp in tps if tp in self.assignment]
+        if parts:
+            self.consumer.pause(parts)
+
+    def resume_partitions(self, tps: Collection[TopicPartition]) -> None:
+        self._paused_by_task.difference_update(tps)
+        parts = [
+            KafkaTopicPartition(tp.topic, tp.partition)
+            for tp in tps
+            if tp in self.assignment and not self._paused_all
+        ]
+        if parts:
+            self.consumer.resume(parts)
+
+    def _apply_rewinds(self) -> None:
+        if not self.context.rewinds:
+            return
+        for tp in [tp for tp in self.context.rewinds if tp in self.assignment]:
+            off = self.context.rewinds.pop(tp)
+            self.consumer.seek(KafkaTopicPartition(tp.topic, tp.partition, off))
+            self.current_offsets[tp] = off

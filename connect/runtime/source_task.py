@@ -1,0 +1,296 @@
+"""WorkerSourceTask: poll -> transform -> convert -> produce; offsets committed after broker acks.
+
+Offset commit protocol (at-least-once, as Kafka Connect without exactly-once support): every
+``offset.flush.interval.ms`` — and when the task stops or pauses — the task thread snapshots the
+latest source offset of each source partition dispatched so far, flushes the producer (waiting for the
+broker to acknowledge every record dispatched before the snapshot), and only then writes the
+snapshot to the offset store and calls ``SourceTask.commit()``. If an acknowledgement failed, the
+snapshot is not written, so those records are re-read after a restart instead of being lost.
+``SourceTask.commit_record(record, metadata)`` is called on the task thread for every record once
+the broker acknowledged it (``metadata`` is None for records a transformation dropped).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from connect.api.errors import ConnectException, RetriableException
+from connect.api.records import RecordMetadata, SourceRecord
+from connect.api.task import OffsetStorageReader, SourceTask, SourceTaskContext
+from connect.runtime.errors import ErrorHandler, Stage
+from connect.runtime.models import ConnectorTaskId
+from connect.runtime.offsets import OffsetBackingStore, OffsetStorageWriter, TaskOffsetReader
+from connect.runtime.pipeline import Converters, TransformationChain
+from connect.runtime.worker_task import TargetState, TaskStatusListener, WorkerTask
+
+log = logging.getLogger("connect.source")
+
+
+class _Context(SourceTaskContext):
+    def __init__(self, configs: dict[str, str], reader: OffsetStorageReader) -> None:
+        self._configs = configs
+        self._reader = reader
+
+    def configs(self) -> dict[str, str]:
+        return dict(self._configs)
+
+    def offset_storage_reader(self) -> OffsetStorageReader:
+        return self._reader
+
+
+class TopicCreator:
+    """Creates a source's topics on first use from ``topic.creation.default.*`` (when configured)."""
+
+    def __init__(self, admin: AdminClient | None, props: Mapping[str, str]) -> None:
+        self._admin = admin
+        self._known: set[str] = set()
+        self._partitions = int(props.get("topic.creation.default.partitions", "-1"))
+        self._replication = int(props.get("topic.creation.default.replication.factor", "-1"))
+        prefix = "topic.creation.default."
+        self._configs = {
+            k[len(prefix) :]: v
+            for k, v in props.items()
+            if k.startswith(prefix) and k[len(prefix) :] not in ("partitions", "replication.factor")
+        }
+        self.enabled = admin is not None and (self._partitions > 0 or self._replication > 0)
+
+    def ensure(self, topic: str) -> None:
+        if topic in self._known:
+            return
+        self._known.add(topic)
+        if not self.enabled or self._admin is None:
+            return
+        new = NewTopic(
+            topic, num_partitions=self._partitions, replication_factor=self._replication, config=self._configs
+        )
+        try:
+            self._admin.create_topics([new], operation_timeout=30)[topic].result(30)
+            log.info("created topic %s (%d partitions)", topic, self._partitions)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise ConnectException(f"could not create topic {topic}: {exc}") from exc
+
+
+class WorkerSourceTask(WorkerTask):
+    def __init__(
+        self,
+        task_id: ConnectorTaskId,
+        task: SourceTask,
+        task_config: dict[str, str],
+        connector_config: Mapping[str, Any],
+        converters: Converters,
+        chain: TransformationChain,
+        producer: Producer,
+        offset_store: OffsetBackingStore,
+        errors: ErrorHandler,
+        listener: TaskStatusListener,
+        target: TargetState,
+        flush_interval_ms: int,
+        flush_timeout_ms: int,
+        topic_creator: TopicCreator,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(task_id, listener, target)
+        self.task = task
+        self.task_config = task_config
+        self.converters = converters
+        self.chain = chain
+        self.producer = producer
+        self.offset_store = offset_store
+        self.writer = OffsetStorageWriter(offset_store, task_id.connector)
+        self.errors = errors
+        self.flush_interval = flush_interval_ms / 1000
+        self.flush_timeout = flush_timeout_ms / 1000
+        self.topic_creator = topic_creator
+        self._clock = clock
+        self._next_commit = clock() + self.flush_interval
+        self._to_send: list[SourceRecord] | None = None
+        self._send_error: str | None = None
+        self._topics_seen: set[str] = set()
+        self.records_sent = 0
+        self.records_polled = 0
+
+    def signal_plugin_stop(self) -> None:
+        try:
+            self.task.stop()
+        except Exception:
+            log.exception("Task %s failed in stop()", self.id)
+
+    def initialize_and_start(self) -> None:
+        self.task.initialize(
+            _Context(self.task_config, TaskOffsetReader(self.offset_store, self.id.connector))
+        )
+        self.task.start(dict(self.task_config))
+        log.info("Source task %s started", self.id)
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        while not self.stopping:
+            if self.target == TargetState.PAUSED:
+                self.commit_offsets()
+                self.listener.on_task_paused(self.id)
+                if not self.await_unpause():
+                    break
+                self.listener.on_task_running(self.id)
+                continue
+            if self._to_send is None:
+                try:
+                    records = self.task.poll()
+                except RetriableException as exc:
+                    log.warning("Task %s: retriable error in poll(): %s", self.id, exc)
+                    records = None
+                if records:
+                    self.records_polled += len(records)
+                    self._to_send = records
+            if self._to_send is not None:
+                self._send(self._to_send)
+                self._to_send = None
+            self.producer.poll(0)
+            if self._send_error is not None:
+                raise ConnectException(
+                    f"Unrecoverable exception from producer send callback: {self._send_error}"
+                )
+            if self._clock() >= self._next_commit:
+                self.commit_offsets()
+
+    def _send(self, records: list[SourceRecord]) -> None:
+        chain = self.chain
+        key_conv = self.converters.key.from_connect_data
+        value_conv = self.converters.value.from_connect_data
+        header_conv = self.converters.header.from_connect_header
+        produce = self.producer.produce
+        offset = self.writer.offset
+        on_delivery = self._on_delivery
+        for original in records:
+            stage = Stage.TRANSFORMATION
+            try:
+                record = chain.apply(original) if chain else original
+                if record is None:
+                    offset(original.source_partition, original.source_offset)
+                    self._commit_record(original, None)
+                    continue
+                topic = record.topic
+                if topic not in self._topics_seen:
+                    self.topic_creator.ensure(topic)
+                    self._topics_seen.add(topic)
+                    self.listener.on_topic_used(self.id.connector, topic)
+                hdrs = record._headers
+                headers: Any = None
+                if hdrs:
+                    stage = Stage.HEADER_CONVERTER
+                    headers = [(h.key, header_conv(topic, h.key, h.schema, h.value)) for h in hdrs]
+                stage = Stage.KEY_CONVERTER
+                key = key_conv(topic, record.key_schema, record.key, hdrs)
+                stage = Stage.VALUE_CONVERTER
+                value = value_conv(topic, record.value_schema, record.value, hdrs)
+            except Exception as exc:
+                if isinstance(exc, RetriableException):
+                    ok, result = self.errors.run(stage, partial(self._convert, original), None, original)
+                    if not ok or result is None:
+                        offset(original.source_partition, original.source_offset)
+                        continue
+                    topic, key, value, headers, record = result
+                else:
+                    self.errors.fail(stage, exc, None, original)
+                    offset(original.source_partition, original.source_offset)
+                    continue
+            partition = record.kafka_partition
+            while True:
+                try:
+                    produce(
+                        topic,
+                        value,
+                        key,
+                        partition=-1 if partition is None else partition,
+                        timestamp=record.timestamp or 0,
+                        headers=headers,
+                        on_delivery=partial(on_delivery, original),
+                    )
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+            offset(original.source_partition, original.source_offset)
+        self.records_sent += len(records)
+
+    def _convert(self, original: SourceRecord) -> tuple[str, bytes | None, bytes | None, Any, Any] | None:
+        record = self.chain.apply(original) if self.chain else original
+        if record is None:
+            return None
+        topic = record.topic
+        hdrs = record._headers
+        headers = (
+            [
+                (h.key, self.converters.header.from_connect_header(topic, h.key, h.schema, h.value))
+                for h in hdrs
+            ]
+            if hdrs
+            else None
+        )
+        key = self.converters.key.from_connect_data(topic, record.key_schema, record.key, hdrs)
+        value = self.converters.value.from_connect_data(topic, record.value_schema, record.value, hdrs)
+        return topic, key, value, headers, record
+
+    def _on_delivery(self, original: SourceRecord, err: Any, msg: Any) -> None:
+        if err is not None:
+            if self.errors.tolerate_all:
+                self.errors.fail(Stage.KAFKA_PRODUCE, KafkaException(err), None, original)
+            elif self._send_error is None:
+                self._send_error = str(err)
+            return
+        ts = msg.timestamp()
+        self._commit_record(
+            original, RecordMetadata(msg.topic(), msg.partition(), msg.offset(), ts[1] if ts[0] else None)
+        )
+
+    def _commit_record(self, record: SourceRecord, metadata: RecordMetadata | None) -> None:
+        try:
+            self.task.commit_record(record, metadata)
+        except Exception:
+            log.exception("Task %s threw in commit_record(); ignoring", self.id)
+
+    # -- offsets -----------------------------------------------------------------------------------
+
+    def commit_offsets(self) -> bool:
+        """Make the offsets of every acknowledged record durable; True on success (task thread)."""
+        self._next_commit = self._clock() + self.flush_interval
+        if self.cancelled:
+            return False
+        started = self.writer.begin_flush()
+        remaining = self.producer.flush(self.flush_timeout)
+        if remaining > 0 or self._send_error is not None:
+            if started:
+                self.writer.cancel_flush()
+            log.warning(
+                "Task %s: %d record(s) not acknowledged within offset.flush.timeout.ms; offsets not "
+                "committed this time",
+                self.id,
+                remaining,
+            )
+            return False
+        if started:
+            count = self.writer.do_flush()
+            log.debug("Task %s committed %d source offset(s)", self.id, count)
+        try:
+            self.task.commit()
+        except Exception:
+            log.exception("Task %s threw in commit(); ignoring", self.id)
+        return True
+
+    def close(self) -> None:
+        try:
+            if self.failed is None and not self.cancelled:
+                self.commit_offsets()
+        finally:
+            self.producer.flush(self.flush_timeout)
+            self.chain.close()
+            self.converters.close()
+            self.errors.close()
+            log.info("Source task %s stopped (%d records sent)", self.id, self.records_sent)
