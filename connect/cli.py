@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="headrace", description="Headrace: Kafka-compatible broker and connectors"
     )
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    p.add_argument("--log-level", default=None,
+                   help="DEBUG, INFO, WARNING, ERROR (default INFO; WARNING for the demo)")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("broker", help="run the included Kafka-protocol broker in the foreground")
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    _setup_logging(args.log_level or ("WARNING" if args.command == "demo" else "INFO"))
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -1,10 +1,10 @@
 """``headrace demo``: the main job on embedded defaults, with nothing but Python installed.
 
-Starts the included broker on a free port in a temporary (or given) data directory, then moves
-``--messages`` JSON change events through it: a producer writes them keyed to a 3-partition topic,
-a consumer reads them back and checks that every one arrived in order per key. Progress is printed
-every second. Afterwards the broker keeps serving (until Ctrl-C or ``--duration``) and the demo
-prints how to reach it with any Kafka tool.
+Starts the included broker on a free port in a temporary (or given) data directory and a standalone
+Connect worker (with its REST API) in the same process, generates ``--messages`` JSON change events
+into a file, and runs a pipeline FileStreamSource -> broker topic -> FileStreamSink, printing live
+progress every second; then checks the copy is identical to the input. Afterwards everything keeps
+running (until Ctrl-C or ``--duration``): append lines to the input and watch them arrive.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-TOPIC = "demo.inventory.orders"
+TOPIC = "demo.orders"
 
 
 def _free_port() -> int:
@@ -38,7 +38,7 @@ class _EmbeddedBroker:
     def __init__(self, data_dir: Path, port: int) -> None:
         from broker.config import BrokerConfig
 
-        self.config = BrokerConfig.from_properties(data_dir, "127.0.0.1", port, {"num.partitions": "3"})
+        self.config = BrokerConfig.from_properties(data_dir, "127.0.0.1", port, {})
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Any = None
         self._ready = threading.Event()
@@ -85,118 +85,115 @@ def _progress(label: str, done: int, total: int, started: float) -> None:
     )
 
 
-def _produce(bootstrap: str, total: int) -> dict[str, list[int]]:
-    from confluent_kafka import Producer
-
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "acks": "all",
-            "linger.ms": 5,
-            "partitioner": "murmur2_random",
-            "queue.buffering.max.messages": 500_000,
-        }
-    )
-    sent: dict[str, list[int]] = {}
-    acked = 0
-    errors: list[str] = []
-
-    def on_delivery(err: Any, msg: Any) -> None:
-        nonlocal acked
-        if err is not None:
-            errors.append(str(err))
-        else:
-            acked += 1
-
+def _write_input(path: Path, total: int) -> None:
     started = last = time.monotonic()
-    for i in range(total):
-        key = f"order-{i % 1000}"
-        event = {
-            "op": "c" if i < 1000 else "u",
-            "after": {"id": i % 1000, "version": i // 1000, "amount": round((i * 7.31) % 500, 2)},
-            "ts_ms": int(time.time() * 1000),
-        }
-        sent.setdefault(key, []).append(i)
-        while True:
-            try:
-                producer.produce(TOPIC, json.dumps(event).encode(), key.encode(), on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
-        if time.monotonic() - last >= 1:
-            last = time.monotonic()
-            _progress("produced", acked, total, started)
-    producer.flush(60)
-    _progress("produced", acked, total, started)
-    if errors or acked != total:
-        raise RuntimeError(f"{total - acked} records not acknowledged: {errors[:3]}")
-    return sent
-
-
-def _consume(bootstrap: str, total: int, sent: dict[str, list[int]]) -> None:
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "headrace-demo",
-            "enable.auto.commit": False,
-            "queued.min.messages": 100_000,
-        }
-    )
-    consumer.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(3)])
-    seen: dict[str, list[int]] = {}
-    count = 0
-    started = last = time.monotonic()
-    deadline = started + 120
-    try:
-        while count < total and time.monotonic() < deadline:
-            for msg in consumer.consume(10_000, 0.5):
-                if msg.error():
-                    continue
-                event = json.loads(msg.value())
-                after = event["after"]
-                seen.setdefault(msg.key().decode(), []).append(after["version"] * 1000 + after["id"])
-                count += 1
+    with open(path, "w") as f:
+        for i in range(total):
+            f.write(
+                json.dumps(
+                    {
+                        "op": "c" if i < 1000 else "u",
+                        "id": i % 1000,
+                        "version": i // 1000,
+                        "amount": round((i * 7.31) % 500, 2),
+                    }
+                )
+                + "\n"
+            )
             if time.monotonic() - last >= 1:
                 last = time.monotonic()
-                _progress("consumed", count, total, started)
-    finally:
-        consumer.close()
-    _progress("consumed", count, total, started)
-    if seen != sent:
-        missing = sum(len(v) for v in sent.values()) - sum(len(v) for v in seen.values())
-        raise RuntimeError(f"read back differs from what was written ({missing} missing)")
+                _progress("generated", i + 1, total, started)
+    _progress("generated", total, total, started)
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from connect.runtime.launcher import StandaloneWorker
+
     own_dir = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="headrace-demo-")) if own_dir else Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
     port = args.port or _free_port()
     bootstrap = f"127.0.0.1:{port}"
+    input_file, output_file = data_dir / "orders.jsonl", data_dir / "orders-copy.jsonl"
+    output_file.unlink(missing_ok=True)
     print(f"Headrace demo: starting the included broker on {bootstrap} (data in {data_dir})", flush=True)
-    broker = _EmbeddedBroker(data_dir, port)
+    broker = _EmbeddedBroker(data_dir / "broker", port)
+    worker: StandaloneWorker | None = None
     try:
         broker.start()
-    except OSError as exc:
-        print(f"headrace: demo cannot start the broker: {exc}", file=sys.stderr)
-        return 1
-    try:
-        print(
-            f"Pipeline: generator -> topic {TOPIC} (3 partitions, keyed) -> reader that checks order per key"
+        worker = StandaloneWorker(
+            {
+                "bootstrap.servers": bootstrap,
+                "offset.flush.interval.ms": "1000",
+                "offset.storage.file.filename": str(data_dir / "connect.offsets"),
+            },
+            "127.0.0.1",
+            0,
         )
-        started = time.monotonic()
-        sent = _produce(bootstrap, args.messages)
-        _consume(bootstrap, args.messages, sent)
+        worker.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"headrace: demo cannot start: {exc}", file=sys.stderr)
+        broker.stop()
+        return 1
+    rest = f"http://127.0.0.1:{worker.rest_port}"
+    try:
+        print(f"Connect worker REST API: {rest}/connectors", flush=True)
+        print(f"Generating {args.messages:,} change events into {input_file}", flush=True)
+        _write_input(input_file, args.messages)
+        print(
+            f"Pipeline: FileStreamSource({input_file.name}) -> topic {TOPIC} -> "
+            f"FileStreamSink({output_file.name})",
+            flush=True,
+        )
+        worker.add_connector(
+            {
+                "name": "demo-source",
+                "connector.class": "FileStreamSource",
+                "file": str(input_file),
+                "topic": TOPIC,
+                "batch.size": "5000",
+                "key.converter": "StringConverter",
+                "value.converter": "StringConverter",
+            }
+        )
+        worker.add_connector(
+            {
+                "name": "demo-sink",
+                "connector.class": "FileStreamSink",
+                "file": str(output_file),
+                "topics": TOPIC,
+                "value.converter": "StringConverter",
+            }
+        )
+        started = last = time.monotonic()
+        deadline = started + max(120.0, args.messages / 2000)
+        done = 0
+        while done < args.messages and time.monotonic() < deadline:
+            time.sleep(0.2)
+            done = _count_lines(output_file)
+            if time.monotonic() - last >= 1:
+                last = time.monotonic()
+                _progress("delivered", done, args.messages, started)
+        _progress("delivered", done, args.messages, started)
+        if input_file.read_bytes() != output_file.read_bytes():
+            raise RuntimeError(f"the copy differs from the input ({done:,} of {args.messages:,} lines)")
         took = time.monotonic() - started
         print(
-            f"OK: {args.messages:,} records written and read back in order per key in {took:.1f}s "
+            f"OK: {args.messages:,} records moved through the broker and written in order in {took:.1f}s "
             f"({args.messages / took:,.0f} rec/s end to end)"
         )
         print(
-            f"The broker keeps serving on {bootstrap}. Try any Kafka tool, e.g.:\n"
-            f"  kafkacat -b {bootstrap} -L\n  kafkacat -b {bootstrap} -C -t {TOPIC} -c 3 -e"
+            f"Try:\n  curl {rest}/connectors?expand=status\n  kafkacat -b {bootstrap} -C -t {TOPIC} -c 3 -e\n"
+            f'  echo \'{{"op": "c", "id": 1}}\' >> {input_file}   # appears in {output_file.name}',
+            flush=True,
         )
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -209,7 +206,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"headrace: demo failed: {exc}", file=sys.stderr)
         return 1
     finally:
+        worker.stop()
         broker.stop()
         if own_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
-        print("Broker stopped.", flush=True)
+        print("Stopped.", flush=True)

@@ -95,11 +95,25 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
+    body_unread = any(tuple(e.get("loc", ())) == ("body",) and e.get("type") != "missing" for e in errors)
+    if body_unread and not _is_json(request.headers.get("content-type")):
+        # Bodies are read as JSON only when declared so (no guessing: that would open the API to
+        # cross-site form posts). Jersey answers 415 here too.
+        return error_response(
+            415, "HTTP 415 Unsupported Media Type: send JSON with 'Content-Type: application/json'"
+        )
     if any(err.get("loc", ("",))[0] == "path" for err in errors):
         # A path segment of the wrong type (a task id that is not a number) names no resource: JAX-RS
         # answers 404 there, and so does Kafka Connect.
         return error_response(404, "HTTP 404 Not Found")
     return error_response(400, _validation_message(errors))
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _validation_message(errors: list[Any]) -> str:

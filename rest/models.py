@@ -147,7 +147,8 @@ class ActiveTopicsEntry(_Model):
     topics: list[str]
 
 
-ActiveTopicsModel = RootModel[dict[str, ActiveTopicsEntry]]
+class ActiveTopicsModel(RootModel[dict[str, ActiveTopicsEntry]]):
+    """``{connector name: {"topics": [...]}}``."""
 
 
 class ConnectorOffsetModel(_Model):
@@ -225,7 +226,8 @@ class CreateConnectorRequest(_Model):
     ] = Field(default=None, description="KIP-980: the state the new connector starts in (default RUNNING).")
 
 
-ConnectorConfigBody = RootModel[dict[str, ConfigString]]
+class ConnectorConfigBody(RootModel[dict[str, ConfigString]]):
+    """A connector configuration: string values by key."""
 
 
 class LoggerLevelRequest(_Model):

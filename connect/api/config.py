@@ -559,6 +559,10 @@ class ConfigDef:
                     check.ensure_valid(name, default)
                 except ConfigException as e:
                     raise ConfigException(f"Invalid default for configuration {name}: {e.reason}") from None
+                except Exception as e:
+                    raise ConfigException(
+                        f"Invalid default for configuration {name}: validator failed ({e.__class__.__name__})"
+                    ) from e
         if order_in_group is None:
             order_in_group = self._group_order.get(group, 0) + 1
         self._group_order[group] = max(order_in_group, self._group_order.get(group, 0))

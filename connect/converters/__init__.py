@@ -84,7 +84,10 @@ def load_converter(name: str, configs: Mapping[str, Any], is_key: bool) -> Conve
     if not issubclass(cls, Converter):
         raise ConfigException(config_key, name, f"Class {name} is not a Converter")
     converter = cls()
-    converter.configure(configs, is_key)
+    try:
+        converter.configure(configs, is_key)
+    except ConfigException as e:
+        raise ConfigException(f"Invalid configuration of {config_key} {name}: {e}") from e
     return converter
 
 
@@ -96,5 +99,8 @@ def load_header_converter(name: str, configs: Mapping[str, Any]) -> HeaderConver
     converter = cls()
     props = dict(configs)
     props.setdefault("converter.type", "header")
-    converter.configure(props)
+    try:
+        converter.configure(props)
+    except ConfigException as e:
+        raise ConfigException(f"Invalid configuration of header.converter {name}: {e}") from e
     return converter

@@ -15,6 +15,7 @@ from typing import Any
 from connect.runtime.worker_config import WorkerConfig
 
 log = logging.getLogger("connect.clients")
+librdkafka_log = logging.getLogger("librdkafka")
 
 JAVA_ONLY = {
     "key.serializer",
@@ -36,6 +37,7 @@ JAVA_ONLY = {
 
 
 def _clean(conf: dict[str, Any], what: str) -> dict[str, Any]:
+    conf.setdefault("logger", librdkafka_log)  # client logs go through Python logging, not raw stderr
     for key in [k for k in conf if k in JAVA_ONLY]:
         log.warning("ignoring %s setting %s (not supported by librdkafka)", what, key)
         conf.pop(key)

@@ -62,13 +62,14 @@ def non_null_values(schema: Schema, *, allow_nan: bool = False) -> st.SearchStra
     if t is Type.MAP:
         assert schema.key_schema is not None and schema.value_schema is not None
         return st.dictionaries(
-            non_null_values(schema.key_schema, allow_nan=False), values(schema.value_schema, allow_nan=allow_nan),
+            non_null_values(schema.key_schema, allow_nan=False),
+            values(schema.value_schema, allow_nan=allow_nan),
             max_size=3,
         )
     assert t is Type.STRUCT
-    return st.fixed_dictionaries(
-        {f.name: values(f.schema, allow_nan=allow_nan) for f in schema.fields}
-    ).map(lambda d: Struct(schema, d))
+    return st.fixed_dictionaries({f.name: values(f.schema, allow_nan=allow_nan) for f in schema.fields}).map(
+        lambda d: Struct(schema, d)
+    )
 
 
 def values(schema: Schema, *, allow_nan: bool = False) -> st.SearchStrategy[Any]:
@@ -140,7 +141,9 @@ def _struct(draw: st.DrawFn, children: st.SearchStrategy[Schema]) -> Schema:
     return draw(_decorated(b, False))
 
 
-_map_keys = st.sampled_from([Schema.STRING_SCHEMA, Schema.INT32_SCHEMA, Schema.INT64_SCHEMA, Schema.BOOLEAN_SCHEMA])
+_map_keys = st.sampled_from(
+    [Schema.STRING_SCHEMA, Schema.INT32_SCHEMA, Schema.INT64_SCHEMA, Schema.BOOLEAN_SCHEMA]
+)
 
 
 def schemas() -> st.SearchStrategy[Schema]:
@@ -161,7 +164,10 @@ def with_defaults(schema: Schema, value: Any) -> Any:
     if value is None:
         return schema.default_value
     if schema.type is Type.STRUCT and isinstance(value, Struct):
-        return Struct(schema, {f.name: with_defaults(f.schema, value.get_without_default(f.name)) for f in schema.fields})
+        return Struct(
+            schema,
+            {f.name: with_defaults(f.schema, value.get_without_default(f.name)) for f in schema.fields},
+        )
     if schema.type is Type.ARRAY:
         assert schema.value_schema is not None
         return [with_defaults(schema.value_schema, v) for v in value]

@@ -137,7 +137,7 @@ def test_validate_reports_missing_required_fields_with_path() -> None:
     outer = SchemaBuilder.struct().field("after", ROW).build()
     with pytest.raises(DataException, match='"id"'):
         Struct(ROW).validate()
-    with pytest.raises(DataException, match='"after.id"'):
+    with pytest.raises(DataException, match=r'"after\.id"'):
         ConnectSchema.validate_value(outer, Struct(outer, {"after": Struct(ROW)}))
 
 
@@ -192,7 +192,9 @@ def test_date_time_timestamp_logical_types() -> None:
     utc = dt.UTC
     assert Timestamp.from_logical(Timestamp.SCHEMA, dt.datetime(1970, 1, 2, tzinfo=utc)) == 86_400_000
     assert Timestamp.from_logical(Timestamp.SCHEMA, dt.datetime(1970, 1, 2)) == 86_400_000  # naive = UTC
-    assert Timestamp.to_logical(Timestamp.SCHEMA, -1) == dt.datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=utc)
+    assert Timestamp.to_logical(Timestamp.SCHEMA, -1) == dt.datetime(
+        1969, 12, 31, 23, 59, 59, 999000, tzinfo=utc
+    )
     with pytest.raises(DataException):
         Date.from_logical(Date.SCHEMA, dt.datetime(2020, 1, 1))  # type: ignore[arg-type]
     with pytest.raises(DataException):
@@ -200,6 +202,6 @@ def test_date_time_timestamp_logical_types() -> None:
 
 
 def test_schema_and_value() -> None:
-    assert SchemaAndValue.NULL == SchemaAndValue(None, None)
+    assert SchemaAndValue(None, None) == SchemaAndValue.NULL
     schema, value = SchemaAndValue(Schema.STRING_SCHEMA, "x")
     assert (schema, value) == (Schema.STRING_SCHEMA, "x")

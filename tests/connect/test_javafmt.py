@@ -90,9 +90,12 @@ public class JacksonCheck {
             String arg = line.substring(2);
             JsonNode node;
             switch (line.charAt(0)) {
-                case 'd': node = f.numberNode(Double.longBitsToDouble(Long.parseUnsignedLong(arg, 16))); break;
+                case 'd':
+                    node = f.numberNode(Double.longBitsToDouble(Long.parseUnsignedLong(arg, 16)));
+                    break;
                 case 'f': node = f.numberNode(Float.intBitsToFloat((int) Long.parseLong(arg, 16))); break;
-                default: node = f.textNode(new String(Base64.getDecoder().decode(arg), StandardCharsets.UTF_8));
+                default:
+                    node = f.textNode(new String(Base64.getDecoder().decode(arg), StandardCharsets.UTF_8));
             }
             out.println(new String(mapper.writeValueAsBytes(node), StandardCharsets.UTF_8));
         }
@@ -135,7 +138,9 @@ def test_against_real_jackson(tmp_path: Path) -> None:
         pytest.skip("needs a JDK >= 19 and Jackson jars in ~/.m2")
     java, javac = jdk
     (tmp_path / "JacksonCheck.java").write_text(_JAVA_SOURCE)
-    subprocess.run([javac, "-nowarn", "-cp", cp, "JacksonCheck.java"], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        [javac, "-nowarn", "-cp", cp, "JacksonCheck.java"], cwd=tmp_path, check=True, capture_output=True
+    )
     rnd = random.Random(42)
     lines, expected = [], []
     for _ in range(4000):
@@ -149,13 +154,28 @@ def test_against_real_jackson(tmp_path: Path) -> None:
         lines.append(f"f {bits:x}")
         expected.append(_quoted(java_float(struct.unpack("<f", struct.pack("<I", bits))[0])))
     for _ in range(500):
-        s = "".join(chr(rnd.choice([rnd.randint(0, 0x7F), rnd.randint(0, 0x1F), rnd.randint(0x80, 0xD7FF),
-                                    rnd.randint(0x10000, 0x10FFFF)])) for _ in range(rnd.randint(0, 6)))
+        s = "".join(
+            chr(
+                rnd.choice(
+                    [
+                        rnd.randint(0, 0x7F),
+                        rnd.randint(0, 0x1F),
+                        rnd.randint(0x80, 0xD7FF),
+                        rnd.randint(0x10000, 0x10FFFF),
+                    ]
+                )
+            )
+            for _ in range(rnd.randint(0, 6))
+        )
         lines.append("s " + base64.b64encode(s.encode()).decode())
         expected.append(jacksonize(orjson.dumps(s)).decode())
     result = subprocess.run(
         [java, "-cp", cp + os.pathsep + str(tmp_path), "JacksonCheck"],
-        input="\n".join(lines) + "\n", capture_output=True, text=True, encoding="utf-8", check=True,
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
     )
     got = result.stdout.splitlines()
     mismatches = [(line, e, g) for line, e, g in zip(lines, expected, got, strict=True) if e != g]

@@ -194,7 +194,13 @@ def test_golden_jdbc_timestamp() -> None:
     modified = dt.datetime(2023, 9, 26, 10, 24, 34, tzinfo=dt.UTC)
     value = Struct(
         schema,
-        {"id": 1, "name": "alice", "email": "alice@abc.com", "department": "engineering", "modified": modified},
+        {
+            "id": 1,
+            "name": "alice",
+            "email": "alice@abc.com",
+            "department": "engineering",
+            "modified": modified,
+        },
     )
     c = converter()
     assert c.from_connect_data(TOPIC, schema, value) == JDBC
@@ -221,17 +227,27 @@ def test_golden_jdbc_timestamp() -> None:
             b"test-string",
             b'{"schema":{"type":"bytes","optional":false},"payload":"dGVzdC1zdHJpbmc="}',
         ),
-        (Schema.OPTIONAL_BOOLEAN_SCHEMA, None, b'{"schema":{"type":"boolean","optional":true},"payload":null}'),
+        (
+            Schema.OPTIONAL_BOOLEAN_SCHEMA,
+            None,
+            b'{"schema":{"type":"boolean","optional":true},"payload":null}',
+        ),
         (
             SchemaBuilder.boolean().default_value(True).build(),
             True,
             b'{"schema":{"type":"boolean","optional":false,"default":true},"payload":true}',
         ),
         (
-            SchemaBuilder.boolean().required().name("bool").version(3).doc("the documentation").parameter("foo", "bar").build(),
+            SchemaBuilder.boolean()
+            .required()
+            .name("bool")
+            .version(3)
+            .doc("the documentation")
+            .parameter("foo", "bar")
+            .build(),
             True,
-            b'{"schema":{"type":"boolean","optional":false,"name":"bool","version":3,"doc":"the documentation",'
-            b'"parameters":{"foo":"bar"}},"payload":true}',
+            b'{"schema":{"type":"boolean","optional":false,"name":"bool","version":3,'
+            b'"doc":"the documentation","parameters":{"foo":"bar"}},"payload":true}',
         ),
         (
             SchemaBuilder.array(Schema.INT32_SCHEMA).build(),
@@ -327,7 +343,12 @@ def test_doubles_are_formatted_like_java(value: float, text: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0.1, b"0.1"), (0.10000000149011612, b"0.1"), (1.0e10, b"1.0E10"), (3.4028234663852886e38, b"3.4028235E38")],
+    [
+        (0.1, b"0.1"),
+        (0.10000000149011612, b"0.1"),
+        (1.0e10, b"1.0E10"),
+        (3.4028234663852886e38, b"3.4028235E38"),
+    ],
 )
 def test_floats_are_formatted_like_java(value: float, text: bytes) -> None:
     c = converter(schemas_enable=False)
@@ -371,15 +392,22 @@ def test_kafka_formatted_input_with_whitespace() -> None:
     expected = SchemaBuilder.boolean().name("bool").version(2).doc("d").parameter("foo", "bar").build()
     assert c.to_connect_data(TOPIC, msg) == SchemaAndValue(expected, True)
     default = b'{ "schema": { "type": "boolean", "default": true }, "payload": null }'
-    assert c.to_connect_data(TOPIC, default) == SchemaAndValue(SchemaBuilder.boolean().default_value(True).build(), True)
+    assert c.to_connect_data(TOPIC, default) == SchemaAndValue(
+        SchemaBuilder.boolean().default_value(True).build(), True
+    )
 
 
 def test_null_schema_payloads() -> None:
     c = converter()
     assert c.to_connect_data(TOPIC, b'{ "schema": null, "payload": null }') == SchemaAndValue.NULL
-    assert c.to_connect_data(TOPIC, b'{"schema":null,"payload":[1,"2",3]}') == SchemaAndValue(None, [1, "2", 3])
+    assert c.to_connect_data(TOPIC, b'{"schema":null,"payload":[1,"2",3]}') == SchemaAndValue(
+        None, [1, "2", 3]
+    )
     assert c.to_connect_data(TOPIC, b'{"schema":null,"payload":12.24}') == SchemaAndValue(None, 12.24)
-    assert c.from_connect_data(TOPIC, None, [1, "string", True]) == b'{"schema":null,"payload":[1,"string",true]}'
+    assert (
+        c.from_connect_data(TOPIC, None, [1, "string", True])
+        == b'{"schema":null,"payload":[1,"string",true]}'
+    )
 
 
 def test_tombstones() -> None:
@@ -402,7 +430,9 @@ def test_schemas_disabled() -> None:
     assert read.value["after"]["first_name"] == "Anne Mary"
     assert c.to_connect_data(TOPIC, b"true") == SchemaAndValue(None, True)
     assert c.to_connect_data(TOPIC, b"") == SchemaAndValue(None, None)
-    assert c.from_connect_data(TOPIC, None, {"a": b"\x00", "b": [1.5, None]}) == b'{"a":"AA==","b":[1.5,null]}'
+    assert (
+        c.from_connect_data(TOPIC, None, {"a": b"\x00", "b": [1.5, None]}) == b'{"a":"AA==","b":[1.5,null]}'
+    )
     assert c.from_connect_data(TOPIC, None, {1: "x", "y": 2}) == b'[[1,"x"],["y",2]]'
 
 
@@ -477,7 +507,9 @@ def test_schema_prefix_cache_is_not_fooled() -> None:
     # same schema prefix, but the rest is not a single payload value
     with pytest.raises(DataException):
         c.to_connect_data(TOPIC, b'{"schema":{"type":"string","optional":false},"payload":"a","x":1}')
-    assert c.to_connect_data(TOPIC, b'{"schema":{"type":"string","optional":false},"payload":"b" }').value == "b"
+    assert (
+        c.to_connect_data(TOPIC, b'{"schema":{"type":"string","optional":false},"payload":"b" }').value == "b"
+    )
 
 
 def test_header_converter_interface() -> None:
@@ -538,11 +570,17 @@ def test_fast_path_matches_exact_writer(data: st.DataObject, schema: Schema) -> 
 
 
 schemaless_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=6)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.text(max_size=6)
     | st.binary(max_size=4),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=4), children, max_size=3)
-    | st.dictionaries(st.integers(0, 9), children, max_size=2),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=4), children, max_size=3)
+        | st.dictionaries(st.integers(0, 9), children, max_size=2)
+    ),
     max_leaves=10,
 )
 

@@ -50,7 +50,9 @@ def test_header_values_are_checked_against_schema() -> None:
 
 
 def test_source_record_new_record_keeps_offsets_and_copies_headers() -> None:
-    r = SourceRecord({"db": "a"}, {"lsn": 1}, "t", None, Schema.STRING_SCHEMA, "k", Schema.INT32_SCHEMA, 5, 1000)
+    r = SourceRecord(
+        {"db": "a"}, {"lsn": 1}, "t", None, Schema.STRING_SCHEMA, "k", Schema.INT32_SCHEMA, 5, 1000
+    )
     r.headers.add("h", "v")
     r2 = r.new_record(topic="u", value=6)
     assert isinstance(r2, SourceRecord)

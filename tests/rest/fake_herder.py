@@ -12,13 +12,13 @@ pointing there), ``healthy`` and :meth:`raise_on` (make one method raise any exc
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from connect.api import (
     NO_DEFAULT,
     ConfigDef,
+    ConfigException,
     ConfigKey,
     ConfigType,
     NonEmptyString,
@@ -53,17 +53,23 @@ from connect.runtime.models import (
 
 __all__ = ["SINK_CLASS", "SOURCE_CLASS", "FakeHerder", "sink_config", "source_config"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 SOURCE_CLASS = "tests.rest.fake_herder.FakeSourceConnector"
 SINK_CLASS = "tests.rest.fake_herder.FakeSinkConnector"
 VERSION = "1.2.3"
 MAX_TASKS = 3
 
 
-def _no_control_chars(name: str, value: Any) -> bool:
-    return isinstance(value, str) and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value)
+class ConnectorNameValidator:
+    """Kafka's ``NonEmptyStringWithoutControlChars``."""
+
+    def ensure_valid(self, name: str, value: Any) -> None:
+        if not isinstance(value, str) or not value:
+            raise ConfigException(name, value, "String may not be empty")
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+            raise ConfigException(name, value, "String may not contain control sequences")
+
+    def __str__(self) -> str:
+        return "non-empty string without ISO control characters"
 
 
 COMMON = (
@@ -74,7 +80,7 @@ COMMON = (
         NO_DEFAULT,
         "high",
         "Globally unique name to use for this connector.",
-        validator=lambda n, v: NonEmptyString().ensure_valid(n, v) or _no_control_chars(n, v),
+        validator=ConnectorNameValidator(),
         group="Common",
         width="medium",
         display_name="Connector name",
@@ -122,7 +128,9 @@ SOURCE_DEF = (
         group="Connection",
     )
     .define("connection.user", ConfigType.STRING, "admin", "high", "Database user.", group="Connection")
-    .define("connection.password", ConfigType.PASSWORD, None, "high", "Database password.", group="Connection")
+    .define(
+        "connection.password", ConfigType.PASSWORD, None, "high", "Database password.", group="Connection"
+    )
     .define("topic", ConfigType.STRING, NO_DEFAULT, "high", "Topic to write to.", validator=NonEmptyString())
     .define("batch.size", ConfigType.INT, 100, "medium", "Rows per poll.", validator=Range.between(1, 10000))
 )
@@ -130,7 +138,9 @@ SOURCE_DEF = (
 SINK_DEF = (
     ConfigDef(COMMON)
     .define("topics", ConfigType.LIST, NO_DEFAULT, "high", "Topics to read from.", group="Input")
-    .define("target.path", ConfigType.STRING, NO_DEFAULT, "high", "Where to write.", validator=NonEmptyString())
+    .define(
+        "target.path", ConfigType.STRING, NO_DEFAULT, "high", "Where to write.", validator=NonEmptyString()
+    )
     .define("api.secret", ConfigType.STRING, None, "high", "Token for the target system.", secret=True)
     .define("flush.size", ConfigType.INT, 10, "medium", "Records per file.", validator=Range.at_least(1))
 )
@@ -276,7 +286,9 @@ class FakeHerder(Herder):
                 "(typically caused by a concurrent config change)"
             )
         if write and self.leader_url is not None:
-            raise NotLeaderError("Cannot complete request because this worker is not the leader", self.leader_url)
+            raise NotLeaderError(
+                "Cannot complete request because this worker is not the leader", self.leader_url
+            )
 
     def _get(self, name: str) -> _Connector:
         c = self._connectors.get(name)
@@ -488,7 +500,9 @@ class FakeHerder(Herder):
             answer = ConnectorStateInfo(
                 name=c.name,
                 connector=AbstractState(
-                    "RESTARTING" if restart_connector else c.state, self._worker_id, None if restart_connector else c.trace
+                    "RESTARTING" if restart_connector else c.state,
+                    self._worker_id,
+                    None if restart_connector else c.trace,
                 ),
                 tasks=[
                     TaskState("RESTARTING", self._worker_id, id=i) if i in restart_tasks else c.tasks[i]
@@ -529,8 +543,8 @@ class FakeHerder(Herder):
         if c.state != "STOPPED":
             raise BadRequestError(
                 "Connectors must be in the STOPPED state before their offsets can be modified. This can be "
-                f"done for the specified connector by issuing a 'PUT' request to the '/connectors/{c.name}/stop' "
-                "endpoint"
+                "done for the specified connector by issuing a 'PUT' request to the "
+                f"'/connectors/{c.name}/stop' endpoint"
             )
 
     def alter_connector_offsets(self, name: str, offsets: list[dict[str, Any]]) -> str:
@@ -614,7 +628,3 @@ class FakeHerder(Herder):
                 "# TYPE headrace_connectors_running gauge\n"
                 f"headrace_connectors_running {running}\n"
             )
-
-
-def wrap(fn: Callable[P, R]) -> Callable[P, R]:  # pragma: no cover - convenience for ad-hoc debugging
-    return fn
