@@ -25,6 +25,7 @@ from broker.config import BrokerConfig
 from broker.flusher import GroupCommitFlusher
 from broker.groups.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.groups.store import TOPIC, GroupStore
+from broker.log.cleaner import CleanerConfig
 from broker.log.manager import LogManager
 from broker.protocol.codec import ProtocolError
 
@@ -199,6 +200,7 @@ class BrokerServer:
                 len(self._groups.groups),
                 TOPIC,
             )
+        self.logs.start_cleaner(CleanerConfig.from_broker_properties(cfg.properties), loop)
         self._apis = KafkaApis(cfg, self.logs, self._flusher, _load_cluster_id(cfg.data_dir), self._groups)
         self._server = await loop.create_server(
             lambda: KafkaConnection(self), cfg.host, cfg.port, reuse_address=True, backlog=1024
@@ -254,6 +256,8 @@ class BrokerServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
         loop = asyncio.get_running_loop()
+        if self.logs is not None:
+            await loop.run_in_executor(None, self.logs.stop_cleaner)
         if self._flusher is not None:
             await loop.run_in_executor(None, self._flusher.close)
         if self.logs is not None:

@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="headrace", description="Headrace: Kafka-compatible broker and connectors"
     )
-    p.add_argument("--log-level", default=None,
-                   help="DEBUG, INFO, WARNING, ERROR (default INFO; WARNING for the demo)")
+    p.add_argument(
+        "--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (default INFO; WARNING for the demo)"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("broker", help="run the included Kafka-protocol broker in the foreground")

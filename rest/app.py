@@ -244,6 +244,7 @@ _DESCRIPTIONS = {
     400: "Invalid request (body, parameters or connector configuration)",
     404: "Unknown connector, task, plugin or logger",
     409: "Conflict: the connector exists already, or a rebalance is in progress",
+    415: "The request body is not declared as JSON (Content-Type: application/json)",
     500: "Unexpected error (the worker log has the details)",
     503: "The worker is not healthy",
 }
@@ -255,6 +256,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 _READ = _errors(400, 404, 409, 500)
 _WRITE = _errors(400, 404, 409, 500)
+_WRITE_BODY = _errors(400, 404, 409, 415, 500)
 
 
 def _location(name: str) -> str:
@@ -431,7 +433,7 @@ def create_app(
         "/connectors",
         status_code=201,
         response_model=ConnectorInfoModel,
-        responses=_errors(400, 409, 500),
+        responses=_errors(400, 409, 415, 500),
         summary="Create a connector",
     )
     def create_connector(body: CreateConnectorRequest) -> Response:
@@ -469,7 +471,7 @@ def create_app(
     @router.put(
         "/connectors/{name}/config",
         response_model=ConnectorInfoModel,
-        responses={201: {"model": ConnectorInfoModel, "description": "Connector created"}, **_WRITE},
+        responses={201: {"model": ConnectorInfoModel, "description": "Connector created"}, **_WRITE_BODY},
         summary="Create or update a connector",
     )
     def put_connector_config(name: str, body: ConnectorConfigBody) -> Response:
@@ -599,7 +601,7 @@ def create_app(
     @router.patch(
         "/connectors/{name}/offsets",
         response_model=MessageModel,
-        responses=_WRITE,
+        responses=_WRITE_BODY,
         summary="Alter the offsets of a STOPPED connector (KIP-875)",
     )
     def alter_offsets(name: str, body: ConnectorOffsetsModel) -> Response:
@@ -642,7 +644,7 @@ def create_app(
     @router.put(
         "/connector-plugins/{plugin}/config/validate",
         response_model=ConfigInfosModel,
-        responses=_errors(400, 404, 500),
+        responses=_errors(400, 404, 415, 500),
         summary="Validate a connector configuration",
     )
     def validate_config(plugin: str, body: ConnectorConfigBody) -> Response:
@@ -674,7 +676,7 @@ def create_app(
     @router.put(
         "/admin/loggers/{logger}",
         response_model=list[str],
-        responses=_errors(400, 500),
+        responses=_errors(400, 415, 500),
         summary="Set the level of a logger and the loggers below it",
     )
     def set_logger_level(

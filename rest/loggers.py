@@ -76,6 +76,10 @@ class LoggerLevels:
         self._last_modified: dict[str, int] = {}
 
     @property
+    def manager(self) -> logging.Manager:
+        return self._manager
+
+    @property
     def root(self) -> logging.Logger:
         return self._manager.root
 

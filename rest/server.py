@@ -7,9 +7,10 @@
     ...
     server.stop()           # graceful, bounded by shutdown_timeout
 
-The socket is bound by ``start()`` itself, so a port in use fails there with ``OSError`` and port 0 picks a
-free port. Uvicorn's access log (method, path, status; never bodies) goes to the ``uvicorn.access``
-logger; logging configuration is left to the application.
+The socket is bound by ``bind()`` (or ``start()``) itself, so a port in use fails there with ``OSError``
+and port 0 picks a free port whose number is known before the server starts. Uvicorn's access log
+(method, path, status; never bodies) goes to the ``uvicorn.access`` logger; logging configuration is left
+to the application.
 """
 
 from __future__ import annotations
@@ -74,6 +75,14 @@ class RestServer:
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
+    def bind(self) -> int:
+        """Bind the listening socket now (``start()`` does it if not done) and return the port: lets a
+        worker learn the port picked for port 0 before it builds what needs it (its ``worker_id``)."""
+        if self._socket is None:
+            self._socket = self._bind()
+            self._port = int(self._socket.getsockname()[1])
+        return self.port
+
     def _bind(self) -> socket.socket:
         infos = socket.getaddrinfo(
             self.host or None, self._requested_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -97,13 +106,15 @@ class RestServer:
         OSError when the address cannot be bound; RuntimeError when the app fails to start in time."""
         if self._thread is not None:
             raise RuntimeError("RestServer already started")
-        sock = self._bind()
-        self._socket = sock
-        self._port = int(sock.getsockname()[1])
+        if self.app is None:
+            raise RuntimeError("RestServer has no app to serve")
+        self.bind()
+        sock = self._socket
+        assert sock is not None
         config = uvicorn.Config(
             self.app,
             host=self.host,
-            port=self._port,
+            port=self.port,
             log_config=None,
             access_log=self.access_log,
             lifespan="on",

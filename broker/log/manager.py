@@ -3,8 +3,10 @@
 Layout: ``<data_dir>/.lock`` (flock held while open), ``<data_dir>/__topics/<topic>.json`` (name, topic_id,
 partitions, config overrides; replaced atomically and durably) and ``<data_dir>/<topic>-<p>/`` per partition.
 
-Threading contract: every method runs on the event-loop thread except ``flush_all()`` (any thread). The
-admin methods (create/delete/alter) do a few fsyncs; the hot path uses ``partition()`` and the logs.
+Threading contract: every method runs on the event-loop thread except ``flush_all()``, ``stop_cleaner()``
+and ``cleaner_stats()`` (any thread). The admin methods (create/delete/alter) do a few fsyncs; the hot path
+uses ``partition()`` and the logs. ``start_cleaner(config, loop)`` starts log compaction
+(``broker.log.cleaner``): its threads hand their segment swaps to ``loop``, the thread calling the rest.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import os
 import re
 import shutil
 import uuid
+from asyncio import AbstractEventLoop
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker.log.checkpoint import CHECKPOINT_FILE, atomic_write, fsync_dir
+from broker.log.cleaner import CleanerConfig, CleanerStats, LogCleaner
 from broker.log.config import PASSTHROUGH_TOPIC_CONFIGS, TOPIC_CONFIG_KEYS, LogConfig
 from broker.log.errors import (
     InvalidConfigError,
@@ -93,6 +97,7 @@ class LogManager:
         self.default_partitions = default_partitions
         self.auto_create = auto_create
         self._topics: dict[str, TopicInfo] = {}
+        self._cleaner: LogCleaner | None = None
         self._closed = False
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._topics_dir = self.data_dir / TOPICS_DIR
@@ -311,11 +316,41 @@ class LogManager:
         for plog in self._all_partitions():
             plog.maintain(now_ms)
 
+    # ------------------------------------------------------------------------------------ compaction
+
+    @property
+    def cleaner(self) -> LogCleaner | None:
+        """The running log cleaner, if any."""
+        return self._cleaner
+
+    def start_cleaner(self, config: CleanerConfig | None, loop: AbstractEventLoop) -> LogCleaner | None:
+        """Start compacting ``cleanup.policy=compact`` topics (None if ``log.cleaner.enable`` is false or
+        ``log.cleaner.threads`` is 0). ``loop`` runs the segment swaps: it is the thread calling the
+        other methods. Call on that loop's thread."""
+        cfg = config if config is not None else CleanerConfig()
+        if self._cleaner is not None or not cfg.enable or cfg.threads < 1:
+            return self._cleaner
+        self._cleaner = LogCleaner(self._all_partitions, cfg)
+        self._cleaner.start(loop)
+        return self._cleaner
+
+    def stop_cleaner(self) -> None:
+        """Stop the log cleaner threads (blocking; any thread). Idempotent."""
+        cleaner, self._cleaner = self._cleaner, None
+        if cleaner is not None:
+            cleaner.stop()
+
+    def cleaner_stats(self) -> CleanerStats:
+        """Cumulative log-cleaner counters (passes, bytes reclaimed, ...); zeros without a cleaner."""
+        return self._cleaner.stats() if self._cleaner is not None else CleanerStats()
+
     def close(self) -> None:
-        """Flush and close every partition (clean-shutdown checkpoints) and release the lock file."""
+        """Stop the log cleaner, flush and close every partition (clean-shutdown checkpoints) and release
+        the lock file."""
         if self._closed:
             return
         self._closed = True
+        self.stop_cleaner()
         try:
             for plog in self._all_partitions():
                 plog.close()

@@ -6,6 +6,14 @@ a worker thread concurrently with them, and ``close()``/``delete()`` which wait 
 state ``flush()`` shares with the event loop is guarded by a short lock that is never held across I/O
 system calls that can block for long (fsync is done on duplicated descriptors outside it).
 
+Log compaction (``broker.log.cleaner``): a cleaner thread reserves the log (``begin_cleaning``), reads
+its inactive segments through descriptors duplicated under the lock and writes the cleaned segments on its
+own; only the swap, ``replace_segments``, runs on the event-loop thread (the cleaner hands it over with
+``loop.call_soon_threadsafe``), so ``append``/``read``/``maintain`` never see a half-replaced segment list
+and the flusher, which takes the lock to pick segments, sees either the old or the new list. While a log is
+reserved, retention and DeleteRecords leave its segments in place (the next ``maintain`` deletes them), so
+a committed swap never resurrects deleted data. Compacted topics reject records without a key.
+
 Durability: ``append`` writes to the page cache only. ``flush()`` fdatasyncs every segment with unflushed
 bytes (plus the index files of rolled segments and the directory after new segments appeared) and then
 advances the recovery point. After a crash, start-up CRC-scans from the segment holding the recovery point,
@@ -21,7 +29,8 @@ import struct
 import threading
 import time
 from bisect import bisect_right
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from crc32c import crc32c
@@ -41,10 +50,25 @@ from broker.log.batch import (
 from broker.log.checkpoint import PartitionCheckpoint, fsync_dir
 from broker.log.codec import decode_records
 from broker.log.config import LogConfig
-from broker.log.errors import InvalidRecordError, KafkaStorageError, OffsetOutOfRangeError
+from broker.log.errors import INVALID_RECORD, InvalidRecordError, KafkaStorageError, OffsetOutOfRangeError
 from broker.log.producer_state import DUPLICATE_SEQUENCE_NUMBER, ProducerStateTable
-from broker.log.recovery import init_empty_indexes, load_partition
-from broker.log.segment import INDEX_ENTRY, INT32_MAX, TIME_INDEX_ENTRY, Segment
+from broker.log.recovery import (
+    SwapManifest,
+    init_empty_indexes,
+    load_cleaner_offset,
+    load_partition,
+    store_cleaner_offset,
+)
+from broker.log.segment import (
+    DELETED_SUFFIX,
+    INDEX_ENTRY,
+    INT32_MAX,
+    SWAP_SUFFIX,
+    TIME_INDEX_ENTRY,
+    CleanedSegment,
+    Segment,
+    segment_paths,
+)
 
 log = logging.getLogger("broker.log")
 
@@ -78,6 +102,27 @@ class _FlushJob:
     sync_indexes: bool
 
 
+@dataclass(slots=True)
+class CleaningSnapshot:
+    """What the log cleaner may use of a reserved log during one pass (taken under the state lock).
+
+    ``segments`` are the inactive segments, oldest first (never the active one), with their sizes, max
+    timestamps and duplicated descriptors ``fds`` (owned by the cleaner until ``end_cleaning``).
+    ``producer_last_offsets`` maps each idempotent producer the log knows to the last offset it wrote.
+    """
+
+    segments: list[Segment]
+    sizes: list[int]
+    max_timestamps: list[int]
+    active_base: int
+    log_start: int
+    first_dirty_offset: int
+    tombstone_horizon_ms: int | None
+    config: LogConfig
+    fds: list[int] = field(default_factory=list)
+    producer_last_offsets: dict[int, int] = field(default_factory=dict)
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -106,6 +151,9 @@ class PartitionLog:
         self._read_cache: dict[int, tuple[Segment, int]] = {}
         self._checkpointed: tuple[int, int] | None = None  # (recovery-point segment base, log start)
         self._closed = False
+        self._cleaning = False  # reserved by a log-cleaner thread (see begin_cleaning)
+        self._first_dirty_offset = 0  # everything below was compacted (cleaner-offset-checkpoint)
+        self._tombstone_horizon_ms: int | None = None  # earliest delete horizon of a kept tombstone
         self._open()
 
     def __repr__(self) -> str:
@@ -187,6 +235,7 @@ class PartitionLog:
         if active.size and active.rolling_base_ms is None:
             active.rolling_base_ms = active.first_batch_rolling_base()
         self._write_checkpoint(durable=False)
+        self._first_dirty_offset = min(load_cleaner_offset(self.directory), self._leo)
         self.producer_state = ProducerStateTable()
         self._rebuild_producer_state()
 
@@ -227,6 +276,8 @@ class PartitionLog:
             raise KafkaStorageError(f"Log {self.name} is closed")
         cfg = self._config
         headers = validate_produce_records(records, cfg.max_message_bytes)
+        if cfg.compact_enabled:
+            self._check_keys(records, headers)
         if headers[0].producer_id >= 0:
             duplicate = self._check_producer(headers)
             if duplicate is not None:
@@ -317,6 +368,17 @@ class PartitionLog:
         return AppendInfo(
             base_offset, offset - 1, now_ms if log_append_time else -1, self._log_start, record_count
         )
+
+    def _check_keys(self, records: bytes | bytearray | memoryview, headers: list[BatchHeader]) -> None:
+        """Compacted topics reject records without a key (Kafka's LogValidator; decodes the records)."""
+        view = memoryview(records)
+        for h in headers:
+            for record in decode_records(view[h.position : h.position + h.size]):
+                if record.key is None:
+                    raise InvalidRecordError(
+                        f"Compacted topic cannot accept message without key in topic partition {self.name}",
+                        INVALID_RECORD,
+                    )
 
     def _check_producer(self, headers: list[BatchHeader]) -> AppendInfo | None:
         """Idempotence: the original AppendInfo when every batch is a retry of an appended one."""
@@ -684,11 +746,19 @@ class PartitionLog:
 
     def _delete_oldest(self, count: int, reason: str) -> None:
         with self._lock:
-            doomed = self._segments[:count]
-            del self._segments[:count]
-            del self._bases[:count]
-            self._log_start = max(self._log_start, self._segments[0].base_offset)
-            self._size_bytes -= sum(s.size for s in doomed)
+            deferred = self._cleaning
+            if not deferred:
+                doomed = self._segments[:count]
+                del self._segments[:count]
+                del self._bases[:count]
+                self._log_start = max(self._log_start, self._segments[0].base_offset)
+                self._size_bytes -= sum(s.size for s in doomed)
+        if deferred:
+            # The cleaner is rewriting these segments; deleting them under it could let its committed
+            # swap bring them back after a crash. The next maintain() deletes them.
+            log.debug("Deferring deletion of %d segment(s) of %s until cleaning ends", count, self.name)
+            self._write_checkpoint(durable=False)  # a raised log start offset still counts
+            return
         for seg in doomed:
             log.info("Deleting segment %s of %s (%s)", seg.log_path.name, self.name, reason)
             seg.delete_files()
@@ -729,6 +799,7 @@ class PartitionLog:
             raise ValueError(f"cannot truncate to negative offset {offset}")
         self._read_cache.clear()
         self.producer_state.truncate_from(offset)
+        self._forget_cleaning_above(offset)
         if offset <= self._segments[0].base_offset or offset < self._log_start:
             self._truncate_fully(offset)
         else:
@@ -770,8 +841,22 @@ class PartitionLog:
                 self._dir_dirty = True
         self._write_checkpoint(durable=True)
 
+    def _forget_cleaning_above(self, offset: int) -> None:
+        """Truncation: offsets from ``offset`` on will be written anew, so they are dirty again, and a
+        committed but not yet applied cleaner swap must not be completed at the next start-up (the cleaner
+        finds its segments gone and rolls back)."""
+        SwapManifest.remove(self.directory)
+        if self._first_dirty_offset > offset:
+            self._first_dirty_offset = offset
+            try:
+                store_cleaner_offset(self.directory, offset)
+            except OSError:
+                log.exception("Cannot store the cleaner offset of %s", self.name)
+
     def _truncate_fully(self, offset: int) -> None:
         """Delete every segment and start an empty log at ``offset`` (rare: done under the state lock)."""
+        if offset < self._first_dirty_offset:
+            self._forget_cleaning_above(offset)
         with self._lock:
             for seg in self._segments:
                 seg.delete_files()
@@ -788,6 +873,161 @@ class PartitionLog:
             self._generation += 1
             self._size_bytes = 0
             self._dir_dirty = True
+
+    # ------------------------------------------------------------------------------------ compaction
+
+    @property
+    def first_dirty_offset(self) -> int:
+        """Offsets below this were compacted by the log cleaner (its checkpoint)."""
+        return self._first_dirty_offset
+
+    @property
+    def tombstone_horizon_ms(self) -> int | None:
+        """When the earliest tombstone kept by the last cleaning pass may be removed (None: unknown)."""
+        return self._tombstone_horizon_ms
+
+    @property
+    def cleaning(self) -> bool:
+        """True while a log-cleaner thread has reserved the log."""
+        return self._cleaning
+
+    def cleaning_snapshot(self) -> CleaningSnapshot | None:
+        """The cleaner's view of the log without reserving it (no descriptors); None if closed.
+
+        Any thread; takes the state lock briefly.
+        """
+        with self._lock:
+            if self._closed:
+                return None
+            return self._snapshot_locked()
+
+    def begin_cleaning(self) -> CleaningSnapshot | None:
+        """Reserve the log for one cleaning pass and return its snapshot with duplicated descriptors of the
+        inactive segments; None if closed or already reserved. Cleaner thread; pair with ``end_cleaning``.
+        """
+        with self._lock:
+            if self._closed or self._cleaning:
+                return None
+            snap = self._snapshot_locked()
+            try:
+                for seg in snap.segments:
+                    snap.fds.append(os.dup(seg.fd))
+            except OSError:
+                for fd in snap.fds:
+                    os.close(fd)
+                raise
+            self._cleaning = True
+        # A consistent-enough copy: the event loop mutates the table, but copying a dict of int keys and
+        # reading a deque's last element are atomic under the GIL.
+        for pid, entry in list(self.producer_state.producers.items()):
+            batches = entry.batches
+            if batches:
+                snap.producer_last_offsets[pid] = batches[-1].last_offset
+        return snap
+
+    def end_cleaning(self, snap: CleaningSnapshot) -> None:
+        """Release the reservation taken by ``begin_cleaning`` and close the snapshot's descriptors."""
+        for fd in snap.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        snap.fds.clear()
+        with self._lock:
+            self._cleaning = False
+
+    def _snapshot_locked(self) -> CleaningSnapshot:
+        inactive = self._segments[:-1]
+        return CleaningSnapshot(
+            segments=list(inactive),
+            sizes=[s.size for s in inactive],
+            max_timestamps=[s.max_timestamp for s in inactive],
+            active_base=self._segments[-1].base_offset,
+            log_start=self._log_start,
+            first_dirty_offset=self._first_dirty_offset,
+            tombstone_horizon_ms=self._tombstone_horizon_ms,
+            config=self._config,
+        )
+
+    def replace_segments(
+        self,
+        old: Sequence[Segment],
+        old_sizes: Sequence[int],
+        new: Sequence[CleanedSegment],
+        step: Callable[[str], None] | None = None,
+    ) -> list[Path] | None:
+        """Swap in the cleaned segments ``new`` (``<base>.*.swap`` files, complete and durable, whose swap
+        manifest is committed) for the contiguous inactive segments ``old``; event-loop thread only.
+
+        Returns None, touching nothing, if the log no longer holds ``old`` unchanged (closed, truncated):
+        the cleaner then rolls back. Otherwise renames the old files to ``.deleted`` (unlinked later by the
+        cleaner thread, so freeing their blocks never stalls the loop) and the ``.swap`` files into place,
+        swaps the in-memory list under the state lock (the flusher may be picking segments) and closes the
+        old descriptors: nobody else reads them, the loop runs this and the other threads use duplicates.
+        Returns the ``.deleted`` paths. A rename failure raises KafkaStorageError with the old segments
+        still serving reads through their open descriptors; start-up completes the swap from the manifest.
+        ``step`` is a test seam called after each stage (it may raise to simulate a crash).
+        """
+        segments = self._segments
+        if self._closed or not old or old[0] not in segments:
+            return None
+        i = segments.index(old[0])
+        j = i + len(old)
+        if j >= len(segments) or any(
+            segments[i + k] is not seg or seg.size != size
+            for k, (seg, size) in enumerate(zip(old, old_sizes, strict=True))
+        ):
+            return None
+        deleted: list[Path] = []
+        try:
+            for seg in old:
+                for path in (seg.log_path, seg.index_path, seg.timeindex_path):
+                    target = path.with_name(path.name + DELETED_SUFFIX)
+                    try:
+                        os.replace(path, target)
+                    except FileNotFoundError:
+                        continue  # index files are optional
+                    deleted.append(target)
+                    if step is not None and len(deleted) == 1:
+                        step("swap:first-old-renamed")
+            if step is not None:
+                step("swap:old-renamed")
+            fresh: list[Segment] = []
+            for cleaned in new:
+                finals = segment_paths(self.directory, cleaned.base_offset)
+                swaps = segment_paths(self.directory, cleaned.base_offset, SWAP_SUFFIX)
+                for final, swap in zip(finals, swaps, strict=True):
+                    os.replace(swap, final)
+                    if step is not None and not fresh and final is finals[0]:
+                        step("swap:first-new-renamed")
+                seg = Segment(self.directory, cleaned.base_offset)
+                cleaned.index.install(seg)
+                seg.mark_flushed()
+                fresh.append(seg)
+            if step is not None:
+                step("swap:new-renamed")
+        except OSError as exc:
+            raise KafkaStorageError(f"Swapping cleaned segments into {self.directory} failed: {exc}") from exc
+        with self._lock:
+            segments[i:j] = fresh
+            self._bases[i:j] = [seg.base_offset for seg in fresh]
+            self._size_bytes += sum(seg.size for seg in fresh) - sum(old_sizes)
+        self._read_cache.clear()
+        for seg in old:
+            seg.close()
+        return deleted
+
+    def cleaning_done(self, first_dirty_offset: int, tombstone_horizon_ms: int | None) -> None:
+        """Record a finished pass: offsets below ``first_dirty_offset`` are compacted (persisted, not
+        durably) and the earliest delete horizon of the tombstones it kept. Cleaner thread."""
+        with self._lock:
+            if self._closed:
+                return
+            if first_dirty_offset > self._first_dirty_offset:
+                self._first_dirty_offset = first_dirty_offset
+            self._tombstone_horizon_ms = tombstone_horizon_ms
+            value = self._first_dirty_offset
+        store_cleaner_offset(self.directory, value)
 
     # ------------------------------------------------------------------------------------ lifecycle
 

@@ -6,23 +6,113 @@ scanned. Otherwise every segment from the one holding the recovery point is CRC-
 batch that segment is truncated, later segments are deleted and a WARNING on logger ``broker.log`` names
 the file, the position, the bytes dropped and the resulting log end offset. Runs on the thread that
 constructs the PartitionLog, before the log is shared.
+
+Log compaction leaves two kinds of state here (see ``broker.log.cleaner``). A cleaning pass commits by
+writing the swap manifest ``cleaner-swap.json`` (durably, after its ``.swap`` files are complete and
+fsynced); if one is found at start-up the interrupted swap is completed first: every ``.swap`` file is
+renamed into place, replacing the original, and the replaced segments that have no successor of the same
+name are deleted (as Kafka's LogLoader does with swap files, but from an explicit list: the offset range of
+a cleaned segment does not tell which originals it replaces when the tail of a group was compacted away).
+Without a manifest, ``.swap`` files are uncommitted and deleted like ``.cleaned`` and ``.deleted`` files.
+``cleaner-offset-checkpoint`` holds the first dirty offset: everything below it was compacted.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
 from broker.log.batch import BatchScanner
-from broker.log.checkpoint import PartitionCheckpoint
-from broker.log.segment import Segment
+from broker.log.checkpoint import PartitionCheckpoint, atomic_write, fsync_dir
+from broker.log.errors import KafkaStorageError
+from broker.log.segment import CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX, Segment, segment_paths
 
 log = logging.getLogger("broker.log")
 
-_STRAY_SUFFIXES = (".tmp", ".deleted", ".cleaned", ".swap")
+_STRAY_SUFFIXES = (".tmp", DELETED_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX)
+SWAP_MANIFEST_FILE = "cleaner-swap.json"
+CLEANER_CHECKPOINT_FILE = "cleaner-offset-checkpoint"
+
+
+@dataclass(slots=True)
+class SwapManifest:
+    """Commit record of a cleaning pass: the segments (base offsets) it replaces and those replacing them.
+
+    Its presence means every ``<base>.{log,index,timeindex}.swap`` of ``segments`` was complete and durable;
+    completing the swap is idempotent (see :func:`complete_swap`).
+    """
+
+    replaced: list[int]
+    segments: list[int]
+
+    def store(self, directory: Path) -> None:
+        """Write the manifest atomically and durably (the pass's commit point)."""
+        doc = {"version": 1, "replaced": self.replaced, "segments": self.segments}
+        atomic_write(directory / SWAP_MANIFEST_FILE, json.dumps(doc).encode() + b"\n", durable=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> SwapManifest | None:
+        """The manifest, None if absent. Raises KafkaStorageError if it cannot be read: guessing whether the
+        swap was committed could lose data, so start-up stops instead."""
+        path = directory / SWAP_MANIFEST_FILE
+        try:
+            doc = json.loads(path.read_bytes())
+            return cls([int(b) for b in doc["replaced"]], [int(b) for b in doc["segments"]])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KafkaStorageError(f"Cannot read the log cleaner's swap manifest {path}: {exc}") from exc
+
+    @staticmethod
+    def remove(directory: Path) -> bool:
+        """Delete the manifest (not durably); True if there was one."""
+        try:
+            (directory / SWAP_MANIFEST_FILE).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def complete_swap(directory: Path, manifest: SwapManifest) -> None:
+    """Finish a committed swap on disk, whatever step it was interrupted at (no fsync).
+
+    A ``.swap`` file replaces its final name; a replaced segment whose base offset is not one of the new
+    segments' is deleted. A new segment without ``.swap`` file was already renamed into place.
+    """
+    new = set(manifest.segments)
+    for base in manifest.replaced:
+        if base in new:
+            continue
+        for path in segment_paths(directory, base):
+            path.unlink(missing_ok=True)
+    for base in manifest.segments:
+        for path, swap in zip(
+            segment_paths(directory, base), segment_paths(directory, base, SWAP_SUFFIX), strict=True
+        ):
+            if swap.exists():
+                os.replace(swap, path)
+
+
+def load_cleaner_offset(directory: Path) -> int:
+    """The first dirty offset recorded by the log cleaner (0 if none or unreadable)."""
+    try:
+        return int(json.loads((directory / CLEANER_CHECKPOINT_FILE).read_bytes())["first_dirty_offset"])
+    except FileNotFoundError:
+        return 0
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("Ignoring unreadable %s in %s (%s)", CLEANER_CHECKPOINT_FILE, directory, exc)
+        return 0
+
+
+def store_cleaner_offset(directory: Path, first_dirty_offset: int) -> None:
+    """Record the first dirty offset (not durably: a lost update only costs a redundant cleaning pass)."""
+    doc = {"version": 1, "first_dirty_offset": first_dirty_offset}
+    atomic_write(directory / CLEANER_CHECKPOINT_FILE, json.dumps(doc).encode() + b"\n", durable=False)
 
 
 @dataclass(slots=True)
@@ -45,6 +135,7 @@ def init_empty_indexes(segment: Segment) -> None:
 def load_partition(directory: Path, name: str, index_interval: int) -> LoadedLog:
     """Open (creating if needed) and recover the partition directory ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
+    swapped = _finish_cleaner_swap(directory, name)
     bases = _segment_bases(directory)
     ckpt = PartitionCheckpoint.load(directory)
     log_start = ckpt.log_start_offset if ckpt else 0
@@ -53,6 +144,7 @@ def load_partition(directory: Path, name: str, index_interval: int) -> LoadedLog
         init_empty_indexes(segment)
         return LoadedLog([segment], log_start, log_start, log_start, False, True)
     loader = _Loader(name, [Segment(directory, b) for b in bases], index_interval)
+    loader.dir_dirty |= swapped
     last = loader.segments[-1]
     clean = ckpt is not None and ckpt.clean_segment == last.base_offset and ckpt.clean_size == last.size
     if clean and loader.load_clean():
@@ -67,6 +159,23 @@ def load_partition(directory: Path, name: str, index_interval: int) -> LoadedLog
         loader.indexes_dirty,
         loader.dir_dirty,
     )
+
+
+def _finish_cleaner_swap(directory: Path, name: str) -> bool:
+    """Complete a cleaning pass's committed swap (durably) and remove its manifest; True if there was one."""
+    manifest = SwapManifest.load(directory)
+    if manifest is None:
+        return False
+    complete_swap(directory, manifest)
+    fsync_dir(directory)
+    SwapManifest.remove(directory)
+    log.warning(
+        "Completed an interrupted log-cleaner swap in %s: segments %s replaced by %s",
+        name,
+        manifest.replaced,
+        manifest.segments,
+    )
+    return True
 
 
 def _segment_bases(directory: Path) -> list[int]:

@@ -7,7 +7,12 @@ Index entries follow Kafka's ``LogSegment.append``: before appending a batch, if
 entry. Files are append-only (not preallocated); the in-memory copy of the indexes is loaded lazily.
 
 A Segment is owned by one PartitionLog and used from its event-loop thread only, except ``fd`` which the
-flusher thread duplicates to fsync.
+flusher and log-cleaner threads duplicate (under the PartitionLog's state lock) to fsync or read.
+
+File suffixes of log compaction (as Kafka's): ``.cleaned`` while the cleaner writes a new segment,
+``.swap`` once it is complete and fsynced, ``.deleted`` for a replaced segment's files until they are
+unlinked. ``IndexBuilder`` computes the index entries of a segment written front to back (rebuilds and
+cleaned segments); it is plain data, usable from any thread.
 """
 
 from __future__ import annotations
@@ -43,8 +48,22 @@ _LOG_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 _INDEX_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
+CLEANED_SUFFIX = ".cleaned"
+SWAP_SUFFIX = ".swap"
+DELETED_SUFFIX = ".deleted"
+
+
 def segment_file_name(base_offset: int, suffix: str) -> str:
     return f"{base_offset:020d}{suffix}"
+
+
+def segment_paths(directory: Path, base_offset: int, suffix: str = "") -> tuple[Path, Path, Path]:
+    """``.log``, ``.index`` and ``.timeindex`` paths of a segment, ``suffix`` appended (e.g. ``.swap``)."""
+    return (
+        directory / segment_file_name(base_offset, ".log" + suffix),
+        directory / segment_file_name(base_offset, ".index" + suffix),
+        directory / segment_file_name(base_offset, ".timeindex" + suffix),
+    )
 
 
 @dataclass(slots=True)
@@ -64,6 +83,87 @@ def _write_new_file(path: Path, data: bytes | bytearray) -> None:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
+
+
+class IndexBuilder:
+    """Offset- and time-index entries of a segment whose batches are added in order, front to back.
+
+    Follows the rule of the module docstring; ``finish`` adds the closing time-index entry of an inactive
+    segment. ``install`` puts the result into a Segment's in-memory state.
+    """
+
+    __slots__ = (
+        "base_offset",
+        "index_data",
+        "interval",
+        "last_entry_ts",
+        "max_timestamp",
+        "offset_of_max_timestamp",
+        "positions",
+        "rel_offsets",
+        "since",
+        "time_data",
+        "time_rel",
+        "time_ts",
+    )
+
+    def __init__(self, base_offset: int, interval: int) -> None:
+        self.base_offset = base_offset
+        self.interval = interval
+        self.rel_offsets, self.positions = array("i"), array("i")
+        self.time_ts, self.time_rel = array("q"), array("i")
+        self.index_data, self.time_data = bytearray(), bytearray()
+        self.since = 0
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = -1
+        self.last_entry_ts = -1
+
+    def add(self, position: int, size: int, last_offset: int, max_timestamp: int) -> None:
+        """Account for the batch at ``position`` (``size`` bytes, offsets up to ``last_offset``)."""
+        base = self.base_offset
+        if max_timestamp > self.max_timestamp:
+            self.max_timestamp = max_timestamp
+            self.offset_of_max_timestamp = last_offset
+        if self.since > self.interval:
+            self.rel_offsets.append(last_offset - base)
+            self.positions.append(position)
+            self.index_data += INDEX_ENTRY.pack(last_offset - base, position)
+            if self.max_timestamp > self.last_entry_ts:
+                self._time_entry()
+            self.since = 0
+        self.since += size
+
+    def finish(self) -> None:
+        """Add the closing time-index entry of an inactive segment (if the max timestamp grew)."""
+        if self.max_timestamp > self.last_entry_ts:
+            self._time_entry()
+
+    def _time_entry(self) -> None:
+        rel = self.offset_of_max_timestamp - self.base_offset
+        self.time_ts.append(self.max_timestamp)
+        self.time_rel.append(rel)
+        self.time_data += TIME_INDEX_ENTRY.pack(self.max_timestamp, rel)
+        self.last_entry_ts = self.max_timestamp
+
+    def install(self, segment: Segment) -> None:
+        """Make this the in-memory index state of ``segment`` (whose files hold exactly these entries)."""
+        segment.rel_offsets, segment.positions = self.rel_offsets, self.positions
+        segment.time_ts, segment.time_rel = self.time_ts, self.time_rel
+        segment.index_bytes, segment.timeindex_bytes = len(self.index_data), len(self.time_data)
+        segment.bytes_since_index = self.since
+        segment.max_timestamp = self.max_timestamp
+        segment.offset_of_max_timestamp = self.offset_of_max_timestamp
+        segment.last_time_entry_ts = self.last_entry_ts
+
+
+@dataclass(slots=True)
+class CleanedSegment:
+    """A segment written by the log cleaner: complete and fsynced under ``<base>.*.swap`` names, to be
+    renamed into place by ``PartitionLog.replace_segments``."""
+
+    base_offset: int
+    size: int
+    index: IndexBuilder
 
 
 class Segment:
@@ -246,13 +346,7 @@ class Segment:
         the closing time-index entry of an inactive segment.
         """
         base = self.base_offset
-        rel_offsets, positions = array("i"), array("i")
-        time_ts, time_rel = array("q"), array("i")
-        index_data, time_data = bytearray(), bytearray()
-        since = 0
-        max_ts = -1
-        off_of_max = -1
-        last_entry_ts = -1
+        builder = IndexBuilder(base, interval)
         expected = max(min_offset, base)
         next_offset: int | None = None
         valid_end = 0
@@ -266,40 +360,18 @@ class Segment:
                     f"expected offsets from {expected}"
                 )
                 break
-            if h.max_timestamp > max_ts:
-                max_ts = h.max_timestamp
-                off_of_max = last
-            if since > interval:
-                rel_offsets.append(last - base)
-                positions.append(h.position)
-                index_data += INDEX_ENTRY.pack(last - base, h.position)
-                if max_ts > last_entry_ts:
-                    time_ts.append(max_ts)
-                    time_rel.append(off_of_max - base)
-                    time_data += TIME_INDEX_ENTRY.pack(max_ts, off_of_max - base)
-                    last_entry_ts = max_ts
-                since = 0
-            since += h.size
+            builder.add(h.position, h.size, last, h.max_timestamp)
             expected = last + 1
             next_offset = expected
             valid_end = h.position + h.size
         else:
             stop_reason = scanner.stop_reason
-        if final and max_ts > last_entry_ts:
-            time_ts.append(max_ts)
-            time_rel.append(off_of_max - base)
-            time_data += TIME_INDEX_ENTRY.pack(max_ts, off_of_max - base)
-            last_entry_ts = max_ts
-        _write_new_file(self.index_path, index_data)
-        _write_new_file(self.timeindex_path, time_data)
-        self.rel_offsets, self.positions = rel_offsets, positions
-        self.time_ts, self.time_rel = time_ts, time_rel
-        self.index_bytes, self.timeindex_bytes = len(index_data), len(time_data)
+        if final:
+            builder.finish()
+        _write_new_file(self.index_path, builder.index_data)
+        _write_new_file(self.timeindex_path, builder.time_data)
+        builder.install(self)
         self.index_flushed = self.timeindex_flushed = 0
-        self.bytes_since_index = since
-        self.max_timestamp = max_ts
-        self.offset_of_max_timestamp = off_of_max
-        self.last_time_entry_ts = last_entry_ts
         return ScanResult(valid_end, next_offset, stop_reason)
 
     def truncate_log(self, size: int) -> None:

@@ -537,7 +537,7 @@ class ConfigDef:
         validator: Validator | Callable[[str, Any], Any] | None = None,
         group: str | None = None,
         order_in_group: int | None = None,
-        width: Width | str = Width.NONE,
+        width: Width | str | None = None,
         display_name: str | None = None,
         dependents: Sequence[str] = (),
         recommender: Recommender | None = None,
@@ -549,7 +549,7 @@ class ConfigDef:
             raise ConfigException(f"Configuration {name} is defined twice.")
         ctype: ConfigType = _coerce_enum(ConfigType, type, "config type")
         imp: Importance = _coerce_enum(Importance, importance, "importance")
-        wid: Width = _coerce_enum(Width, width, "width")
+        wid: Width = Width.NONE if width is None else _coerce_enum(Width, width, "width")
         is_secret = secret or ctype is ConfigType.PASSWORD
         check = _as_validator(validator)
         if default is not NO_DEFAULT:

@@ -224,6 +224,10 @@ class Schema:
         if type is not Type.MAP and key_schema is not None:
             raise DataException(f"{type.name} schema cannot have a key schema")
         params = dict(parameters) if parameters is not None else None
+        if params is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+        ):
+            raise DataException("Schema parameters must be strings")
         set_ = object.__setattr__
         set_(self, "type", type)
         set_(self, "optional", bool(optional))
@@ -564,23 +568,38 @@ def _fast_fail(schema: Schema, var: str, env: dict[str, Any], i: int) -> str:
 
 
 def _generate_builder(schema: Schema) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """Generate the validating constructor of a struct's values (straight-line code per field)."""
-    env: dict[str, Any] = {"M": _MISSING, "Struct": Struct, "NAMES": frozenset(schema._field_map)}
+    """Generate the validating constructor of a struct's values (straight-line code per field).
+
+    A dict with exactly the schema's fields in order is checked value by value and copied; any other
+    mapping is read field by field (missing fields stay unset) and checked for unknown names.
+    """
+    fields = schema._fields
+    env: dict[str, Any] = {"M": _MISSING, "Struct": Struct, "NAMES": tuple(f.name for f in fields)}
+    env["NAME_SET"] = frozenset(env["NAMES"])
     env["unknown"] = _unknown_fields
-    lines = ["def build(d):", "    g = d.get"]
+    exact: list[str] = []
+    by_key: list[str] = []
     items = []
-    for i, f in enumerate(schema._fields):
+    for i, f in enumerate(fields):
         key = repr(f.name)
         env[f"C{i}"] = f.schema._value_checker()
-        lines += [
+        fail = _fast_fail(f.schema, f"x{i}", env, i)
+        exact.append(f"        if {fail}: C{i}(x{i}, {key})")
+        by_key += [
             f"    x{i} = g({key}, M)",
-            f"    if {_fast_fail(f.schema, f'x{i}', env, i)}:",
+            f"    if {fail}:",
             f"        if x{i} is M: x{i} = None",
             f"        else: C{i}(x{i}, {key})",
         ]
         items.append(f"{key}: x{i}")
+    lines = ["def build(d):", "    if d.__class__ is dict and tuple(d) == NAMES:"]
+    if fields:
+        lines.append("        " + ", ".join(f"x{i}" for i in range(len(fields))) + ", = d.values()")
+    lines += exact
+    lines += ["        return d.copy()", "    g = d.get"]
+    lines += by_key
     lines += [
-        "    if not NAMES.issuperset(d): unknown(d, NAMES)",
+        "    if not NAME_SET.issuperset(d): unknown(d, NAME_SET)",
         "    return {" + ", ".join(items) + "}",
     ]
     exec("\n".join(lines), env)  # field names are embedded with repr()
@@ -954,14 +973,6 @@ class Struct:
     def __repr__(self) -> str:
         inner = ",".join(f"{k}={v!r}" for k, v in self._values.items() if v is not None)
         return f"Struct{{{inner}}}"
-
-
-def _new_struct(schema: Schema, values: dict[str, Any]) -> Struct:
-    """Make a Struct from already validated values in schema order (for converters)."""
-    s = object.__new__(Struct)
-    s._schema = schema
-    s._values = values
-    return s
 
 
 class SchemaAndValue:

@@ -692,16 +692,24 @@ class _ReadCompiler:
     def __init__(self, replace_null: bool) -> None:
         self.replace_null = replace_null
         self.cache: dict[Schema, Reader] = {}
+        self.nn_cache: dict[Schema, Reader] = {}
 
     def reader(self, schema: Schema) -> Reader:
+        """The reader of a value of ``schema``, JSON null included (cached)."""
         fn = self.cache.get(schema)
         if fn is None:
-            fn = self._compile(schema)
-            self.cache[schema] = fn
+            fn = self.cache[schema] = self._compile(schema)
+        return fn
+
+    def _nn_reader(self, schema: Schema) -> Reader:
+        """The reader of a non-null JSON value of ``schema`` (cached)."""
+        fn = self.nn_cache.get(schema)
+        if fn is None:
+            fn = self.nn_cache[schema] = self._non_null(schema)
         return fn
 
     def _compile(self, schema: Schema) -> Reader:
-        convert = self._non_null(schema)
+        convert = self._nn_reader(schema)
         if schema.default_value is not None and self.replace_null:
             default = schema.default_value
 
@@ -871,50 +879,76 @@ class _ReadCompiler:
         return lambda value: datetime_from_millis(check(value))
 
     def _struct(self, schema: Schema) -> Reader:
+        """Generate the reader of a struct schema (straight-line code, one block per field).
+
+        When the JSON object has exactly the schema's fields in order (as Kafka and Headrace write
+        them), its dict is checked in place and becomes the struct's field dict; otherwise fields are
+        looked up one by one (missing ones read as null).
+        """
+        fields = schema.fields
         env: dict[str, Any] = {
             "S": schema,
             "new": object.__new__,
             "Struct": Struct,
             "DataException": DataException,
+            "node_type": _node_type,
+            "NAMES": tuple(f.name for f in fields),
         }
-        env["node_type"] = _node_type
-        lines = [
-            "def read(j):",
-            "    if j.__class__ is not dict:",
-            "        raise DataException('Structs should be encoded as JSON objects, but found '"
-            " + node_type(j))",
-            "    g = j.get",
-        ]
+        in_place: list[str] = []
+        by_key: list[str] = []
         names = []
-        for i, f in enumerate(schema.fields):
+        for i, f in enumerate(fields):
             key = repr(f.name)
             fs = f.schema
+            x = f"x{i}"
             env[f"R{i}"] = self.reader(fs)
             t = fs.type
             plain = fs.name not in _LOGICAL
             fast: str | None = None
             if plain and t is Type.STRING:
-                fast = f"x{i}.__class__ is not str"
+                fast = f"{x}.__class__ is not str"
             elif plain and t is Type.BOOLEAN:
-                fast = f"x{i}.__class__ is not bool"
+                fast = f"{x}.__class__ is not bool"
             elif plain and t is Type.FLOAT64:
-                fast = f"x{i}.__class__ is not float"
+                fast = f"{x}.__class__ is not float"
             elif plain and t in _INT_RANGES:
                 lo, hi = _INT_RANGES[t]
-                fast = f"x{i}.__class__ is not int or not {lo} <= x{i} <= {hi}"
-            lines.append(f"    x{i} = g({key})")
+                fast = f"{x}.__class__ is not int or not {lo} <= {x} <= {hi}"
             if fast is not None:
-                lines.append(f"    if {fast}: x{i} = R{i}(x{i})")
+                in_place.append(f"        if {fast}: j[{key}] = R{i}({x})")
+                by_key.append(f"        {x} = g({key})\n        if {fast}: {x} = R{i}({x})")
+            elif fs.optional and (fs.default_value is None or not self.replace_null):
+                env[f"N{i}"] = self._nn_reader(fs)
+                in_place.append(f"        if {x} is not None: j[{key}] = N{i}({x})")
+                by_key.append(f"        {x} = g({key})\n        if {x} is not None: {x} = N{i}({x})")
             else:
-                lines.append(f"    x{i} = R{i}(x{i})")
-            names.append(f"{key}: x{i}")
+                env[f"N{i}"] = self._nn_reader(fs)
+                in_place.append(f"        j[{key}] = R{i}({x}) if {x} is None else N{i}({x})")
+                by_key.append(
+                    f"        {x} = g({key})\n        {x} = R{i}({x}) if {x} is None else N{i}({x})"
+                )
+            names.append(f"{key}: {x}")
+        unpack = ", ".join(f"x{i}" for i in range(len(fields)))
+        lines = [
+            "def read(j):",
+            "    if j.__class__ is not dict:",
+            "        raise DataException('Structs should be encoded as JSON objects, but found '"
+            " + node_type(j))",
+            "    if tuple(j) == NAMES:",
+        ]
+        if fields:
+            lines.append(f"        {unpack}, = j.values()")
+        lines += in_place
+        lines += ["        v = j", "    else:", "        g = j.get"]
+        lines += by_key
         lines += [
+            "        v = {" + ", ".join(names) + "}",
             "    s = new(Struct)",
             "    s._schema = S",
-            "    s._values = {" + ", ".join(names) + "}",
+            "    s._values = v",
             "    return s",
         ]
-        exec("\n".join(lines), env)
+        exec("\n".join(lines), env)  # generated; field names embedded via repr()
         fn: Reader = env["read"]
         return fn
 
@@ -983,7 +1017,7 @@ def schema_from_json(node: Any, read: _ReadCompiler) -> Schema | None:
         builder.parameters(params)
     if node.get("default") is not None:
         without_default = builder.build()
-        builder.default_value(read._non_null(without_default)(node["default"]))
+        builder.default_value(read._nn_reader(without_default)(node["default"]))
     return builder.build()
 
 
@@ -1027,7 +1061,7 @@ class JsonConverter(Converter, HeaderConverter):
         # JSON text of a schema -> (schema, reader)
         self._to_cache: dict[bytes, tuple[Schema, Reader]] = {}
         # recently seen message prefixes '{"schema":<schema>,"payload":' -> (schema, reader)
-        self._prefixes: list[tuple[bytes, Schema, Reader]] = []
+        self._prefixes: list[tuple[bytes, int, Schema, Reader]] = []
 
     # --- Connect -> bytes ---------------------------------------------------------------------------------
 
@@ -1083,7 +1117,7 @@ class JsonConverter(Converter, HeaderConverter):
         if b"\\u00" in body or not body.isascii():
             body = jacksonize(body)
         if self.schemas_enabled:
-            return head + body + b"}"
+            return b"".join((head, body, b"}"))
         return body
 
     def _exact_body(self, schema: Schema | None, value: Any) -> bytes:
@@ -1110,18 +1144,27 @@ class JsonConverter(Converter, HeaderConverter):
     ) -> SchemaAndValue:
         if value is None:
             return SchemaAndValue.NULL
-        if not isinstance(value, bytes):
+        if value.__class__ is not bytes:
             value = bytes(value)
-        if self.schemas_enabled and value.startswith(_ENVELOPE_START) and value.endswith(b"}"):
-            for i, (prefix, schema, reader) in enumerate(self._prefixes):
+        if not self.schemas_enabled:
+            try:
+                return SchemaAndValue(None, orjson.loads(value))
+            except orjson.JSONDecodeError:
+                return self._to_connect_slow(value)
+        if value.startswith(_ENVELOPE_START) and value.endswith(b"}"):
+            prefixes = self._prefixes
+            for i, (prefix, n, schema, reader) in enumerate(prefixes):
                 if value.startswith(prefix):
                     try:
-                        payload = orjson.loads(memoryview(value)[len(prefix) : -1])
+                        payload = orjson.loads(memoryview(value)[n:-1])
                     except orjson.JSONDecodeError:
                         break
                     if i:
-                        self._prefixes.insert(0, self._prefixes.pop(i))
-                    return SchemaAndValue(schema, self._read_payload(reader, payload, value))
+                        prefixes.insert(0, prefixes.pop(i))
+                    try:
+                        return SchemaAndValue(schema, reader(payload))
+                    except _Reparse:
+                        return SchemaAndValue(schema, self._reparse(reader, value))
         return self._to_connect_slow(value)
 
     def _to_connect_slow(self, value: bytes) -> SchemaAndValue:
@@ -1149,12 +1192,15 @@ class JsonConverter(Converter, HeaderConverter):
             entry = (schema, self._read.reader(schema))
             if len(self._to_cache) >= self.cache_size > 0:
                 del self._to_cache[next(iter(self._to_cache))]
+                if len(self._read.cache) > 4 * self.cache_size:
+                    self._read.cache.clear()
+                    self._read.nn_cache.clear()
             if self.cache_size > 0:
                 self._to_cache[key] = entry
         schema, reader = entry
         prefix = _ENVELOPE_START + key + _PAYLOAD_KEY
         if value.startswith(prefix) and self.cache_size > 0:
-            self._prefixes.insert(0, (prefix, schema, reader))
+            self._prefixes.insert(0, (prefix, len(prefix), schema, reader))
             del self._prefixes[8:]
         return SchemaAndValue(schema, self._read_payload(reader, payload, value))
 
@@ -1162,8 +1208,12 @@ class JsonConverter(Converter, HeaderConverter):
         try:
             return reader(payload)
         except _Reparse:
-            exact = _stdjson.loads(raw, parse_float=decimal.Decimal, parse_constant=_reject_constant)
-            return reader(exact["payload"] if self.schemas_enabled else exact)
+            return self._reparse(reader, raw)
+
+    def _reparse(self, reader: Reader, raw: bytes) -> Any:
+        """Read again with exact decimals (a NUMERIC Decimal field held a non-integral JSON number)."""
+        exact = _stdjson.loads(raw, parse_float=decimal.Decimal, parse_constant=_reject_constant)
+        return reader(exact["payload"] if self.schemas_enabled else exact)
 
     @staticmethod
     def _stdlib_loads(value: bytes, error: Exception) -> Any:

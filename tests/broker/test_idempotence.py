@@ -11,6 +11,7 @@ connections after the bootstrap Metadata also go through the proxy.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -91,13 +92,15 @@ def retrying_producer(bootstrap: str, idempotent: bool) -> Producer:
         "message.timeout.ms": 60000,  # ... and is retried instead of failing the message
         "retry.backoff.ms": 50,
     }
+    if os.environ.get("HEADRACE_RDKAFKA_DEBUG"):  # e.g. eos,msg,protocol when a retry test misbehaves
+        conf["debug"] = os.environ["HEADRACE_RDKAFKA_DEBUG"]
     if not idempotent:
         conf.update({"retries": 1000, "max.in.flight.requests.per.connection": 1})
     return Producer(conf)
 
 
 def produce_paced(
-    p: Producer, topic: str, n: int, per_round: int = 20, pause: float = 0.05
+    p: Producer, topic: str, n: int, proxy: DroppingProxy, per_round: int = 20, pause: float = 0.05
 ) -> dict[int, tuple[int, int]]:
     """Produce values ``b"<i>"`` (i % PARTITIONS picks the partition) in small rounds, so there are many
     Produce requests; returns ``{i: (partition, offset)}`` from the delivery reports."""
@@ -115,7 +118,7 @@ def produce_paced(
         if i % per_round == per_round - 1:
             p.poll(pause)
     left = p.flush(60)
-    assert not errors and left == 0, f"{left} undelivered, errors: {errors[:3]}"
+    assert not errors and left == 0, f"{left} undelivered, errors: {errors[:3]}; {proxy.describe()}"
     assert len(delivered) == n
     return delivered
 
@@ -136,7 +139,7 @@ def test_idempotent_producer_retries_write_each_message_once(proxied: Any, topic
     env = proxied(every_nth_produce(4, limit=4))
     create_topic(env.bootstrap, topic, partitions=PARTITIONS)
     n = 1500
-    delivered = produce_paced(retrying_producer(env.bootstrap, idempotent=True), topic, n)
+    delivered = produce_paced(retrying_producer(env.bootstrap, idempotent=True), topic, n, env.proxy)
     dropped = env.proxy.dropped[PRODUCE]
     assert dropped >= 3, f"the proxy dropped only {dropped} Produce responses: retries were not exercised"
 
@@ -159,7 +162,7 @@ def test_without_idempotence_the_proxy_causes_duplicates(proxied: Any, topic: st
     env = proxied(every_nth_produce(4, limit=2))
     create_topic(env.bootstrap, topic, partitions=PARTITIONS)
     n = 600
-    produce_paced(retrying_producer(env.bootstrap, idempotent=False), topic, n)
+    produce_paced(retrying_producer(env.bootstrap, idempotent=False), topic, n, env.proxy)
     assert env.proxy.dropped[PRODUCE] >= 1
 
     expected_min = n + 1
@@ -186,7 +189,7 @@ def test_idempotent_retry_after_broker_sigkill_is_deduplicated(proxied: Any, top
     env = proxied(drop)
     create_topic(env.bootstrap, topic, partitions=PARTITIONS)
     p = retrying_producer(env.bootstrap, idempotent=True)
-    first = produce_paced(p, topic, 100)  # the producer id is known and has history in the log
+    first = produce_paced(p, topic, 100, env.proxy)  # the producer id is known and has history in the log
     armed.set()
     errors: list[Any] = []
     delivered: dict[int, tuple[int, int]] = dict(first)
@@ -205,7 +208,7 @@ def test_idempotent_retry_after_broker_sigkill_is_deduplicated(proxied: Any, top
     for i in range(110, 120):
         p.produce(topic, value=str(i).encode(), partition=0, on_delivery=cb)
     left = p.flush(30)
-    assert left == 0 and not errors, f"{left} undelivered, errors {errors[:3]}"
+    assert left == 0 and not errors, f"{left} undelivered, errors {errors[:3]}; {env.proxy.describe()}"
 
     log = read_back(env.bootstrap, topic, 120)
     values = Counter(i for recs in log.values() for _, i in recs)

@@ -199,16 +199,9 @@ def test_sink_task_defaults() -> None:
 
 
 def test_abstract_classes_cannot_be_instantiated() -> None:
-    for cls in (
-        Task,
-        SourceTask,
-        SinkTask,
-        Connector,
-        SourceConnector,
-        SinkConnector,
-        Transformation,
-        Predicate,
-    ):
+    classes: list[type[Any]] = [Task, SourceTask, SinkTask, Connector, SourceConnector, SinkConnector]
+    classes += [Transformation, Predicate]
+    for cls in classes:
         with pytest.raises(TypeError):
             cls()
 

@@ -31,6 +31,12 @@ from tests.connect.strategies import schemas, values, with_defaults
 TOPIC = "topic"
 
 
+def write(c: JsonConverter, schema: Schema | None, value: Any) -> bytes:
+    out = c.from_connect_data(TOPIC, schema, value)
+    assert out is not None
+    return out
+
+
 def converter(**configs: Any) -> JsonConverter:
     c = JsonConverter()
     c.configure({k.replace("_", "."): v for k, v in configs.items()}, False)
@@ -358,11 +364,11 @@ def test_floats_are_formatted_like_java(value: float, text: bytes) -> None:
 def test_decimal_numeric_format() -> None:
     c = converter(decimal_format="numeric")
     schema = Decimal.schema(2)
-    out = c.from_connect_data(TOPIC, schema, decimal.Decimal("1.56"))
+    out = write(c, schema, decimal.Decimal("1.56"))
     assert out.endswith(b',"payload":1.56}')
     assert c.to_connect_data(TOPIC, out).value == decimal.Decimal("1.56")
     big = decimal.Decimal("12345678901234567890.10")
-    out = c.from_connect_data(TOPIC, schema, big)
+    out = write(c, schema, big)
     assert out.endswith(b',"payload":12345678901234567890.10}')
     got = c.to_connect_data(TOPIC, out).value
     assert got == big and str(got) == "12345678901234567890.10"
@@ -370,7 +376,7 @@ def test_decimal_numeric_format() -> None:
 
 def test_decimal_rescales_exactly_or_fails() -> None:
     c = converter()
-    out = c.from_connect_data(TOPIC, Decimal.schema(2), decimal.Decimal("1.5"))
+    out = write(c, Decimal.schema(2), decimal.Decimal("1.5"))
     assert out.endswith(b',"payload":"AJY="}')  # 150
     with pytest.raises(DataException):
         c.from_connect_data(TOPIC, Decimal.schema(2), decimal.Decimal("1.555"))
@@ -439,9 +445,9 @@ def test_schemas_disabled() -> None:
 def test_replace_null_with_default_disabled() -> None:
     schema = SchemaBuilder.struct().field("s", SchemaBuilder.string().optional().default_value("d")).build()
     value = Struct(schema)
-    assert converter().from_connect_data(TOPIC, schema, value).endswith(b'"payload":{"s":"d"}}')
+    assert write(converter(), schema, value).endswith(b'"payload":{"s":"d"}}')
     c = converter(replace_null_with_default=False)
-    out = c.from_connect_data(TOPIC, schema, value)
+    out = write(c, schema, value)
     assert out.endswith(b'"payload":{"s":null}}')
     assert c.to_connect_data(TOPIC, out).value.get_without_default("s") is None
 
@@ -595,3 +601,13 @@ def test_schemaless_fast_path_matches_exact_writer(value: Any) -> None:
     out = c.from_connect_data(TOPIC, None, value)
     assert out == c._exact.write(None, value).encode()
     json.loads(out)
+
+
+@PROPERTY
+@given(st.data(), schemas())
+def test_round_trip_numeric_decimals(data: st.DataObject, schema: Schema) -> None:
+    value = data.draw(values(schema))
+    c = converter(decimal_format="NUMERIC")
+    read = c.to_connect_data(TOPIC, write(c, schema, value))
+    assert read.schema == schema
+    assert read.value == with_defaults(schema, value)

@@ -237,12 +237,17 @@ class FakeHerder(Herder):
     def __init__(self, worker_id: str = "127.0.0.1:8083") -> None:
         self._worker_id = worker_id
         self._lock = threading.RLock()
-        self._connectors: dict[str, _Connector] = {}
-        self._raise_on: dict[str, BaseException] = {}
-        self.rebalancing = False
-        self.leader_url: str | None = None
-        self.healthy = True
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every connector and test hook (a fresh herder)."""
+        with self._lock:
+            self._connectors: dict[str, _Connector] = {}
+            self._raise_on: dict[str, BaseException] = {}
+            self.rebalancing = False
+            self.leader_url: str | None = None
+            self.healthy = True
+            self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
     # -- test hooks ----------------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,3 +306,45 @@ def fetch_committed(bootstrap: str, group: str, topic: str, partitions: Iterable
             raise KafkaException(tp.error)
         out[tp.partition] = tp.offset
     return out
+
+
+# ------------------------------------------------------------------------------- in-process groups
+
+
+@contextmanager
+def stable_confluent_group(
+    bootstrap: str, topic: str, group: str, partitions: int, members: int = 2, timeout: float = 30.0
+) -> Iterator[list[Consumer]]:
+    """``members`` subscribed confluent consumers (client ids ``<group>-m<i>``, range assignor), polled
+    until their assignments are disjoint and cover all ``partitions``; closed (LeaveGroup) on exit.
+    librdkafka heartbeats from its own thread, so the group stays Stable while the test does other work."""
+    consumers = [
+        Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "client.id": f"{group}-m{i}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "range",
+                "heartbeat.interval.ms": 500,
+            }
+        )
+        for i in range(members)
+    ]
+    try:
+        for c in consumers:
+            c.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while True:
+            for c in consumers:
+                c.poll(0.05)
+            shares = [sorted(tp.partition for tp in c.assignment()) for c in consumers]
+            flat = sorted(p for s in shares for p in s)
+            if all(shares) and flat == list(range(partitions)):
+                break
+            assert time.monotonic() < deadline, f"group {group} not stable after {timeout}s: {shares}"
+        yield consumers
+    finally:
+        for c in consumers:
+            c.close()

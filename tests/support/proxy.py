@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import struct
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable
 
 PRODUCE = 0
@@ -47,6 +48,9 @@ class DroppingProxy:
         self.responses: Counter[int] = Counter()  # api key -> responses seen from the broker
         self.dropped: Counter[int] = Counter()  # api key -> responses swallowed
         self.connections = 0
+        # The latest frames seen: (seconds since start, connection no., "req"/"resp"/"DROP", api key, corr id).
+        self.trace: deque[tuple[float, int, str, int, int]] = deque(maxlen=300)
+        self._t0 = time.monotonic()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="dropping-proxy", daemon=True)
         self._server: asyncio.AbstractServer | None = None
@@ -71,6 +75,7 @@ class DroppingProxy:
         assert task is not None
         self._tasks.add(task)
         self.connections += 1
+        conn = self.connections
         try:
             broker_r, broker_w = await asyncio.open_connection(*self.upstream)
         except OSError:
@@ -78,8 +83,8 @@ class DroppingProxy:
             self._tasks.discard(task)
             return
         pending: dict[int, int] = {}  # correlation id -> api key, for this connection
-        up = asyncio.ensure_future(self._requests(client_r, broker_w, pending))
-        down = asyncio.ensure_future(self._responses(broker_r, client_w, pending))
+        up = asyncio.ensure_future(self._requests(client_r, broker_w, pending, conn))
+        down = asyncio.ensure_future(self._responses(broker_r, client_w, pending, conn))
         try:
             await asyncio.wait([up, down], return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # stop(): end quietly
@@ -100,19 +105,23 @@ class DroppingProxy:
         except (asyncio.IncompleteReadError, ConnectionError):
             return None
 
+    def _note(self, conn: int, what: str, api_key: int, correlation_id: int) -> None:
+        self.trace.append((round(time.monotonic() - self._t0, 3), conn, what, api_key, correlation_id))
+
     async def _requests(
-        self, r: asyncio.StreamReader, w: asyncio.StreamWriter, pending: dict[int, int]
+        self, r: asyncio.StreamReader, w: asyncio.StreamWriter, pending: dict[int, int], conn: int
     ) -> None:
         while (frame := await self._frame(r)) is not None:
             api_key, _version, correlation_id = struct.unpack_from(">hhi", frame, 4)
             pending[correlation_id] = api_key
             with self._lock:
                 self.requests[api_key] += 1
+                self._note(conn, "req", api_key, correlation_id)
             w.write(frame)
             await w.drain()
 
     async def _responses(
-        self, r: asyncio.StreamReader, w: asyncio.StreamWriter, pending: dict[int, int]
+        self, r: asyncio.StreamReader, w: asyncio.StreamWriter, pending: dict[int, int], conn: int
     ) -> None:
         while (frame := await self._frame(r)) is not None:
             (correlation_id,) = struct.unpack_from(">i", frame, 4)
@@ -122,10 +131,21 @@ class DroppingProxy:
                 swallow = self.drop(api_key, self.responses[api_key])
                 if swallow:
                     self.dropped[api_key] += 1
+                self._note(conn, "DROP" if swallow else "resp", api_key, correlation_id)
             if swallow:
                 continue
             w.write(frame)
             await w.drain()
+
+    def describe(self, last: int = 40) -> str:
+        """Counters and the latest frames, for assertion messages."""
+        with self._lock:
+            trace = list(self.trace)[-last:]
+            return (
+                f"proxy: {self.connections} connections, requests {dict(self.requests)}, responses "
+                f"{dict(self.responses)}, dropped {dict(self.dropped)}; latest frames "
+                f"(t, conn, kind, api, corr): {trace}"
+            )
 
     def stop(self) -> None:
         async def shutdown() -> None:
