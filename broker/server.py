@@ -174,6 +174,7 @@ class BrokerServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.config
+        cleaner_config = CleanerConfig.from_broker_properties(cfg.properties)  # validate before opening
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         self.logs = await loop.run_in_executor(
@@ -200,7 +201,7 @@ class BrokerServer:
                 len(self._groups.groups),
                 TOPIC,
             )
-        self.logs.start_cleaner(CleanerConfig.from_broker_properties(cfg.properties), loop)
+        self.logs.start_cleaner(cleaner_config, loop)
         self._apis = KafkaApis(cfg, self.logs, self._flusher, _load_cluster_id(cfg.data_dir), self._groups)
         self._server = await loop.create_server(
             lambda: KafkaConnection(self), cfg.host, cfg.port, reuse_address=True, backlog=1024

@@ -71,6 +71,8 @@ class LoggerLevels:
     Thread-safe; remembers when each level was last set through it (``last_modified``, ms)."""
 
     def __init__(self, manager: logging.Manager | None = None) -> None:
+        if logging.getLevelName(TRACE) == f"Level {TRACE}":
+            logging.addLevelName(TRACE, "TRACE")  # so that log lines at level 5 read TRACE
         self._manager = manager if manager is not None else logging.Logger.manager
         self._lock = threading.Lock()
         self._last_modified: dict[str, int] = {}

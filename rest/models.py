@@ -67,7 +67,7 @@ def _upper_if_str(value: Any) -> Any:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore")
 
 
 # --- errors and simple messages -----------------------------------------------------------------------
@@ -157,6 +157,14 @@ class ConnectorOffsetModel(_Model):
 
 
 class ConnectorOffsetsModel(_Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"offsets": [{"partition": {"filename": "/tmp/test.txt"}, "offset": {"position": 30}}]}
+            ]
+        }
+    )
+
     offsets: list[ConnectorOffsetModel]
 
 
@@ -219,6 +227,23 @@ class LoggerLevelModel(_Model):
 class CreateConnectorRequest(_Model):
     """Body of ``POST /connectors``."""
 
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "local-file-source",
+                    "config": {
+                        "connector.class": "FileStreamSource",
+                        "tasks.max": "1",
+                        "file": "/tmp/test.txt",
+                        "topic": "connect-test",
+                    },
+                }
+            ]
+        },
+    )
+
     name: str
     config: dict[str, ConfigString]
     initial_state: Annotated[
@@ -229,8 +254,23 @@ class CreateConnectorRequest(_Model):
 class ConnectorConfigBody(RootModel[dict[str, ConfigString]]):
     """A connector configuration: string values by key."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "connector.class": "FileStreamSink",
+                    "tasks.max": "1",
+                    "file": "/tmp/test.sink.txt",
+                    "topics": "connect-test",
+                }
+            ]
+        }
+    )
+
 
 class LoggerLevelRequest(_Model):
-    """Body of ``PUT /admin/loggers/{logger}``."""
+    """Body of ``PUT /admin/loggers/{logger}``: TRACE, DEBUG, INFO, WARN, ERROR, FATAL, OFF or ALL."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"level": "DEBUG"}]})
 
     level: str

@@ -53,6 +53,7 @@ from broker.log.config import LogConfig
 from broker.log.errors import INVALID_RECORD, InvalidRecordError, KafkaStorageError, OffsetOutOfRangeError
 from broker.log.producer_state import DUPLICATE_SEQUENCE_NUMBER, ProducerStateTable
 from broker.log.recovery import (
+    SWAP_MANIFEST_FILE,
     SwapManifest,
     init_empty_indexes,
     load_cleaner_offset,
@@ -843,8 +844,8 @@ class PartitionLog:
 
     def _forget_cleaning_above(self, offset: int) -> None:
         """Truncation: offsets from ``offset`` on will be written anew, so they are dirty again, and a
-        committed but not yet applied cleaner swap must not be completed at the next start-up (the cleaner
-        finds its segments gone and rolls back)."""
+        committed but not yet applied cleaner swap is withdrawn: without its manifest ``replace_segments``
+        refuses to swap (the cleaner rolls back) and start-up does not complete it."""
         SwapManifest.remove(self.directory)
         if self._first_dirty_offset > offset:
             self._first_dirty_offset = offset
@@ -855,8 +856,6 @@ class PartitionLog:
 
     def _truncate_fully(self, offset: int) -> None:
         """Delete every segment and start an empty log at ``offset`` (rare: done under the state lock)."""
-        if offset < self._first_dirty_offset:
-            self._forget_cleaning_above(offset)
         with self._lock:
             for seg in self._segments:
                 seg.delete_files()
@@ -959,11 +958,12 @@ class PartitionLog:
         """Swap in the cleaned segments ``new`` (``<base>.*.swap`` files, complete and durable, whose swap
         manifest is committed) for the contiguous inactive segments ``old``; event-loop thread only.
 
-        Returns None, touching nothing, if the log no longer holds ``old`` unchanged (closed, truncated):
-        the cleaner then rolls back. Otherwise renames the old files to ``.deleted`` (unlinked later by the
-        cleaner thread, so freeing their blocks never stalls the loop) and the ``.swap`` files into place,
-        swaps the in-memory list under the state lock (the flusher may be picking segments) and closes the
-        old descriptors: nobody else reads them, the loop runs this and the other threads use duplicates.
+        Returns None, touching nothing, if the log no longer holds ``old`` unchanged (closed, truncated) or
+        the swap manifest is gone (a truncation withdrew it): the cleaner then rolls back. Otherwise renames
+        the old files to ``.deleted`` (unlinked later by the cleaner thread, so freeing their blocks never
+        stalls the loop) and the ``.swap`` files into place, swaps the in-memory list under the state lock
+        (the flusher may be picking segments) and closes the old descriptors: nobody else reads them, the
+        loop runs this and the other threads use duplicates.
         Returns the ``.deleted`` paths. A rename failure raises KafkaStorageError with the old segments
         still serving reads through their open descriptors; start-up completes the swap from the manifest.
         ``step`` is a test seam called after each stage (it may raise to simulate a crash).
@@ -978,6 +978,8 @@ class PartitionLog:
             for k, (seg, size) in enumerate(zip(old, old_sizes, strict=True))
         ):
             return None
+        if not (self.directory / SWAP_MANIFEST_FILE).exists():
+            return None  # never rename without the commit record that lets start-up finish the swap
         deleted: list[Path] = []
         try:
             for seg in old:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,6 +49,7 @@ class HerderBase(Herder):
         self.registry = registry
         self.offset_store = offset_store
         self._cluster_id: str | None = None
+        self._cluster_id_retry = 0.0
 
     @property
     def worker_id(self) -> str:
@@ -55,10 +57,13 @@ class HerderBase(Herder):
 
     def kafka_cluster_id(self) -> str:
         if self._cluster_id is None:
+            if time.monotonic() < self._cluster_id_retry:
+                return ""
             try:
                 admin = AdminClient(clients.admin_config(self.worker.config))
-                self._cluster_id = admin.describe_cluster(request_timeout=10).result(10).cluster_id or ""
+                self._cluster_id = admin.describe_cluster(request_timeout=3).result(3).cluster_id or ""
             except Exception as exc:
+                self._cluster_id_retry = time.monotonic() + 30  # do not stall GET / while Kafka is down
                 log.warning("cannot read the Kafka cluster id: %s", exc)
                 return ""
         return self._cluster_id

@@ -96,8 +96,8 @@ class StandaloneWorker:
         configs_file = self.config.raw.get("config.storage.file.filename")
         self.registry = discover(self.config.plugin_path)
         self._rest_host = rest_host
-        self.rest_port = rest_port or _free_port(rest_host)
-        self.rest = RestServer(None, rest_host, self.rest_port, access_log=False)
+        self.rest = RestServer(None, rest_host, rest_port, access_log=False)
+        self.rest_port = self.rest.bind()
         self.herder: StandaloneHerder | None = None
         self._configs_file = Path(configs_file) if configs_file else None
         self._create_app = create_app
@@ -129,14 +129,6 @@ class StandaloneWorker:
         self.rest.stop()
         if self.herder is not None:
             self.herder.stop()
-
-
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind((host or "127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_signal() -> None:

@@ -149,7 +149,9 @@ class FakeSinkTaskContext(SinkTaskContext):
     ) -> None:
         self._configs = dict(configs or {})
         self._state = _SinkState(assignment=set(assignment))
-        self.reporter = reporter if reporter is not None else FakeErrantRecordReporter() if errant_records else None
+        self.reporter = (
+            reporter if reporter is not None else FakeErrantRecordReporter() if errant_records else None
+        )
 
     # -- state the test inspects ------------------------------------------------------------------------
 

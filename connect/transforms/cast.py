@@ -243,11 +243,17 @@ def _inferred_type(value: Any) -> Type | None:
 def _encode_logical(schema: Schema, value: Any) -> Any:
     """Date/Time/Timestamp values as their integer encoding (for numeric targets)."""
     name = schema.name
-    if name == Timestamp.LOGICAL_NAME and isinstance(value, _dt.datetime):
+    if name == Timestamp.LOGICAL_NAME:
+        if not isinstance(value, _dt.datetime):
+            raise DataException(f"Timestamp value must be a datetime, got {type(value).__name__}")
         return Timestamp.from_logical(schema, value)
-    if name == Date.LOGICAL_NAME and isinstance(value, _dt.date):
+    if name == Date.LOGICAL_NAME:
+        if not isinstance(value, _dt.date):
+            raise DataException(f"Date value must be a date, got {type(value).__name__}")
         return Date.from_logical(schema, value)
-    if name == Time.LOGICAL_NAME and isinstance(value, _dt.time):
+    if name == Time.LOGICAL_NAME:
+        if not isinstance(value, _dt.time):
+            raise DataException(f"Time value must be a time, got {type(value).__name__}")
         return Time.from_logical(schema, value)
     return value
 

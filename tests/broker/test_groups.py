@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from tests.support.brokers import STARTED, HeadraceBrokers, broker_kind
 from tests.support.clients import create_topic
@@ -31,7 +32,14 @@ from tests.support.groups import (
 )
 from tests.support.servers import ServerProcess, start_headrace_broker
 
-CLIENTS = ("confluent", "kafka-python", "aiokafka")
+# (client library, librdkafka assignor or None for the library's default); "cooperative-sticky" exercises
+# incremental rebalancing (KIP-429).
+MEMBERS: dict[str, tuple[str, str | None]] = {
+    "confluent": ("confluent", "range"),
+    "confluent-cooperative": ("confluent", "cooperative-sticky"),
+    "kafka-python": ("kafka-python", None),
+    "aiokafka": ("aiokafka", None),
+}
 PARTITIONS = 4
 # How much later than the session timeout a survivor may own a SIGKILLed member's partitions: one
 # heartbeat interval (0.5 s) to learn of the rebalance, plus the JoinGroup/SyncGroup round and the
@@ -98,7 +106,7 @@ def consumed_through(members: list[MemberProcess], totals: dict[int, int]) -> bo
 
 
 @pytest.mark.parametrize("ending", ["close", "sigkill"])
-@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("client", list(MEMBERS))
 def test_group_failover_resumes_at_committed_offsets(
     group_broker: GroupBroker, topic: str, tmp_path: Path, client: str, ending: str
 ) -> None:
@@ -112,8 +120,12 @@ def test_group_failover_resumes_at_committed_offsets(
     producer = NumberedProducer(bs, topic, PARTITIONS, rate=200)
     producer.produce_now(50)  # a backlog, then a steady stream while members come and go
 
+    library, assignor = MEMBERS[client]
+
     def member(name: str) -> MemberProcess:
-        return MemberProcess.start(name, client, bs, topic, group, tmp_path, session_timeout_ms=session_ms)
+        return MemberProcess.start(
+            name, library, bs, topic, group, tmp_path, session_timeout_ms=session_ms, assignor=assignor
+        )
 
     leader = member("a")
     leader.wait_until(lambda: leader.assignment == list(range(PARTITIONS)), 30, "a to own all partitions")
@@ -217,8 +229,6 @@ def test_committed_offsets_survive_broker_sigkill(headrace_brokers: HeadraceBrok
     assert got == want, f"could not commit {want}, got {got}"
     commit_offsets(bs, other_group, topic, {0: 5, 2: 7})
     commit_offsets(bs, deleted_group, topic, {1: 1})
-    from confluent_kafka.admin import AdminClient
-
     a = AdminClient({"bootstrap.servers": bs})
     a.delete_consumer_groups([deleted_group], request_timeout=10)[deleted_group].result(timeout=15)
     assert fetch_committed(bs, group, topic, range(PARTITIONS)) == want
@@ -256,3 +266,122 @@ def test_committed_offsets_survive_broker_sigkill(headrace_brokers: HeadraceBrok
     finally:
         c2.close()
     assert first == {p: o for p, o in want.items() if o < 100}, f"first offsets after restart: {first}"
+
+
+# ------------------------------------------------------------------------------ static membership (KIP-345)
+
+
+def static_consumer(bs: str, group: str, instance: str, session_ms: int) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bs,
+            "group.id": group,
+            "group.instance.id": instance,
+            "client.id": f"static-{instance}",
+            "session.timeout.ms": session_ms,
+            "heartbeat.interval.ms": 500,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "range",
+        }
+    )
+
+
+def owned(c: Consumer) -> list[int]:
+    return sorted(tp.partition for tp in c.assignment())
+
+
+def test_static_member_restart_takes_its_partitions_back_without_rebalance(
+    group_broker: GroupBroker, topic: str
+) -> None:
+    """KIP-345: a consumer with ``group.instance.id`` that restarts (close() sends no LeaveGroup for a
+    static member) rejoins under the same instance id and gets its old partitions back at once, without
+    a rebalance: the other member keeps consuming its partitions throughout."""
+    bs, session_ms = group_broker.bootstrap, group_broker.session_timeout_ms
+    create_topic(bs, topic, partitions=PARTITIONS)
+    group = f"static-{topic}"
+    a = static_consumer(bs, group, "A", session_ms)
+    b = static_consumer(bs, group, "B", session_ms)
+    b2: Consumer | None = None
+    try:
+        a.subscribe([topic])
+        b.subscribe([topic])
+        deadline = time.monotonic() + 20
+        while not (len(owned(a)) == 2 and len(owned(b)) == 2):
+            assert time.monotonic() < deadline, f"no 2/2 split: a {owned(a)}, b {owned(b)}"
+            a.poll(0.05)
+            b.poll(0.05)
+        a_parts, b_parts = owned(a), owned(b)
+        b.close()  # a static member leaves no LeaveGroup behind: the broker keeps its place
+
+        restarted = time.monotonic()
+        b2 = static_consumer(bs, group, "B", session_ms)
+        b2.subscribe([topic])
+        a_seen: set[tuple[int, ...]] = set()
+        while not owned(b2) and time.monotonic() < restarted + session_ms / 1000 + 5:
+            a.poll(0.05)
+            b2.poll(0.05)
+            a_seen.add(tuple(owned(a)))
+        took = time.monotonic() - restarted
+        for _ in range(10):  # a little longer: no late rebalance either
+            a.poll(0.05)
+            b2.poll(0.05)
+            a_seen.add(tuple(owned(a)))
+        assert owned(b2) == b_parts, f"restarted B owns {owned(b2)}, B owned {b_parts} ({took:.2f}s)"
+        assert took < min(1.5, session_ms / 2000), (
+            f"restarted static member B got its partitions only after {took:.2f}s "
+            f"(session.timeout.ms={session_ms}): the broker waited for the old B to time out"
+        )
+        assert a_seen == {tuple(a_parts)}, f"member A was rebalanced meanwhile: its assignments {a_seen}"
+        admin_client = AdminClient({"bootstrap.servers": bs})
+        desc = admin_client.describe_consumer_groups([group], request_timeout=10)[group].result(15)
+        instances = sorted(m.group_instance_id for m in desc.members)
+        assert instances == ["A", "B"], f"members by instance id: {instances}"
+    finally:
+        a.close()
+        if b2 is not None:
+            b2.close()
+
+
+def test_second_static_member_with_same_instance_id_fences_the_first(
+    group_broker: GroupBroker, topic: str
+) -> None:
+    """KIP-345: two live consumers must not share a ``group.instance.id``. When a second one joins
+    under the id, the broker replaces the first, whose next heartbeat/commit fails with
+    FENCED_INSTANCE_ID (fatal for the old consumer); the group has one member for the id."""
+    bs, session_ms = group_broker.bootstrap, group_broker.session_timeout_ms
+    create_topic(bs, topic, partitions=PARTITIONS)
+    group = f"fence-{topic}"
+    first = static_consumer(bs, group, "X", session_ms)
+    second = static_consumer(bs, group, "X", session_ms)
+    try:
+        first.subscribe([topic])
+        deadline = time.monotonic() + 20
+        while owned(first) != list(range(PARTITIONS)):
+            assert time.monotonic() < deadline, f"first consumer never owned all partitions: {owned(first)}"
+            first.poll(0.05)
+        second.subscribe([topic])
+        fenced = None
+        deadline = time.monotonic() + session_ms / 1000 + 5
+        while time.monotonic() < deadline and not (fenced and owned(second) == list(range(PARTITIONS))):
+            try:
+                msg = first.poll(0.05)
+                if msg is not None and msg.error() is not None and fenced is None:
+                    fenced = msg.error()
+            except KafkaException as exc:
+                fenced = fenced or exc.args[0]
+            second.poll(0.05)
+        admin_client = AdminClient({"bootstrap.servers": bs})
+        desc = admin_client.describe_consumer_groups([group], request_timeout=10)[group].result(15)
+        members = [(m.client_id, m.group_instance_id) for m in desc.members]
+        assert len(members) == 1, f"{len(members)} members share group.instance.id X: {members}"
+        assert owned(second) == list(range(PARTITIONS)), f"the new instance owns {owned(second)}"
+        assert fenced is not None and fenced.code() == KafkaError.FENCED_INSTANCE_ID, (
+            f"the old instance was not fenced: {fenced}"
+        )
+    finally:
+        for c in (first, second):
+            try:
+                c.close()
+            except KafkaException:  # a fenced consumer may refuse to close cleanly
+                pass

@@ -65,8 +65,20 @@ def _diff(got: list[str], want: list[str]) -> str:
 
 
 def source_config(file: Path, topic: str, **extra: str) -> dict[str, str]:
-    return {"connector.class": "FileStreamSource", "tasks.max": "1", "file": str(file), "topic": topic, **extra}
+    return {
+        "connector.class": "FileStreamSource",
+        "tasks.max": "1",
+        "file": str(file),
+        "topic": topic,
+        **extra,
+    }
 
 
 def sink_config(file: Path, topic: str, **extra: str) -> dict[str, str]:
-    return {"connector.class": "FileStreamSink", "tasks.max": "1", "file": str(file), "topics": topic, **extra}
+    return {
+        "connector.class": "FileStreamSink",
+        "tasks.max": "1",
+        "file": str(file),
+        "topics": topic,
+        **extra,
+    }

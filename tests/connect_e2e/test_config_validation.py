@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.connect_e2e.files import sink_config, source_config
+from tests.connect_e2e.files import source_config
 from tests.support.connect import ConnectWorker, wait_until
 
 INVALID_PREFIX = "Connector configuration is invalid and contains the following "
@@ -39,7 +39,10 @@ INVALID = [
     (
         "sink-with-topics-and-regex",
         {"connector.class": "FileStreamSink", "topics": "a,b", "topics.regex": "c.*"},
-        {"topics": "only one of topics or topics.regex", "topics.regex": "only one of topics or topics.regex"},
+        {
+            "topics": "only one of topics or topics.regex",
+            "topics.regex": "only one of topics or topics.regex",
+        },
     ),
     (
         "tasks-max-zero",

@@ -196,6 +196,6 @@ def test_sigkill_resumes_from_committed_offsets(
     assert max(counts.values()) <= 3, counts.most_common(3)
     print(
         f"kill after {written_at_kill} lines written, {output_at_kill} in the output; committed: source "
-        f"byte {position} (line {committed_lines}; {produced_after_commit} records produced after it), sink offset {sink_offset} of "
-        f"{topic_end_at_kill}; duplicates: topic {topic_dups}, output {out_dups}"
+        f"byte {position} (line {committed_lines}; {produced_after_commit} records produced after it), "
+        f"sink offset {sink_offset} of {topic_end_at_kill}; duplicates: topic {topic_dups}, output {out_dups}"
     )

@@ -88,7 +88,9 @@ def test_errors_tolerance_all_sends_poison_records_to_the_dlq(
     assert "Error encountered in task snk-0 at stage VALUE_CONVERTER" in worker.log_text()
 
 
-def test_dlq_context_header_names_the_failing_class(worker: ConnectWorker, tmp_path: Path, topic: str) -> None:
+def test_dlq_context_header_names_the_failing_class(
+    worker: ConnectWorker, tmp_path: Path, topic: str
+) -> None:
     """Kafka sets ``__connect.errors.class.name`` to the class that was executing (here the value
     converter, ``org.apache.kafka.connect.json.JsonConverter``); tools group DLQ records by it."""
     bootstrap = worker.bootstrap
@@ -114,7 +116,9 @@ def test_dlq_context_header_names_the_failing_class(worker: ConnectWorker, tmp_p
     h = _headers(got)
     problems = []
     if "JsonConverter" not in h["__connect.errors.class.name"]:
-        problems.append(f"class.name is {h['__connect.errors.class.name']!r}, expected the JsonConverter class")
+        problems.append(
+            f"class.name is {h['__connect.errors.class.name']!r}, expected the JsonConverter class"
+        )
     # Kafka reports the exception the stage threw (a DataException wrapping the parse error), not its cause.
     if not h["__connect.errors.exception.class.name"].endswith("DataException"):
         problems.append(

@@ -153,8 +153,7 @@ class ConnectWorker:
         while True:
             if proc.poll() is not None:
                 raise WorkerDied(
-                    f"connect worker exited with code {proc.returncode} during start-up:\n"
-                    f"{self.log_tail(60)}"
+                    f"connect worker exited with code {proc.returncode} during start-up:\n{self.log_tail(60)}"
                 )
             try:
                 if self.client.get("/", timeout=2).status_code == 200:

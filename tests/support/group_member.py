@@ -78,7 +78,7 @@ def run_confluent(args: argparse.Namespace, stop: Stop) -> None:
             "heartbeat.interval.ms": args.heartbeat_ms,
             "enable.auto.commit": False,
             "auto.offset.reset": "error",
-            "partition.assignment.strategy": "range",
+            "partition.assignment.strategy": args.assignor,
             "fetch.wait.max.ms": 100,
         }
     )
@@ -207,6 +207,7 @@ def main() -> None:
     ap.add_argument("--session-timeout-ms", type=int, default=6000)
     ap.add_argument("--heartbeat-ms", type=int, default=500)
     ap.add_argument("--max-records", type=int, default=50)
+    ap.add_argument("--assignor", default="range", help="confluent only: partition.assignment.strategy")
     args = ap.parse_args()
     stop = Stop()
     try:

@@ -61,6 +61,7 @@ class MemberProcess:
         session_timeout_ms: int,
         heartbeat_ms: int = 500,
         max_records: int = 50,
+        assignor: str | None = None,
     ) -> MemberProcess:
         stderr_path = log_dir / f"member-{name}-{uuid.uuid4().hex[:6]}.stderr"
         cmd = [
@@ -82,6 +83,7 @@ class MemberProcess:
             str(heartbeat_ms),
             "--max-records",
             str(max_records),
+            *(["--assignor", assignor] if assignor else []),
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore"}
         with open(stderr_path, "wb") as err:

@@ -641,6 +641,23 @@ def test_truncation_during_a_pass_rolls_the_pass_back(open_log: OpenLog) -> None
     assert [o for o, _k, _v in contents(reopened)] == list(range(120))
 
 
+def test_truncating_the_active_segment_during_a_pass_withdraws_the_swap(open_log: OpenLog) -> None:
+    plog = open_log(segment_bytes=2_000, cleanup_policy="compact")
+    produce_updates(plog, 500, 10, 10)
+    end = plog.log_end_offset
+
+    def on_step(name: str) -> None:
+        if name == COMMIT_STEP:
+            assert plog._segments[-1].base_offset < end - 10
+            plog.truncate_to(end - 10)  # only the active segment: the segments being cleaned are intact
+
+    lc = LogCleaner(lambda: [plog], CleanerConfig(), on_step=on_step)
+    assert lc.clean_once(now_ms=T0) is None, "no swap without its commit record on disk"
+    assert stray_files(plog.directory) == []
+    assert [o for o, _k, _v in contents(plog)] == list(range(end - 10))
+    assert LogCleaner(lambda: [plog], CleanerConfig()).clean_once(now_ms=T0) is not None
+
+
 # ------------------------------------------------------------------------------------------ config
 
 
