@@ -313,20 +313,24 @@ def summarize(results: list[Result], brokers: list[str]) -> tuple[str, list[dict
             if rs:
                 rate = statistics.median(r.msgs_per_s for r in rs)
                 mb = statistics.median(r.mb_per_s for r in rs)
-                cpus = [r.broker_cpu_s for r in rs if r.broker_cpu_s is not None]
-                cpu_per_m = (
-                    statistics.median(c / max(r.messages, 1) * 1e6 for c, r in zip(cpus, rs, strict=False))
-                    if cpus
-                    else None
-                )
+                per_m = [r.broker_cpu_s / max(r.messages, 1) * 1e6 for r in rs if r.broker_cpu_s is not None]
+                cpu_per_m = statistics.median(per_m) if per_m else None
+                noisy = sum(1 for r in rs if is_noisy(r))
                 row[b] = {
                     "msgs_per_s": rate,
+                    "best_msgs_per_s": max(r.msgs_per_s for r in rs),
                     "mb_per_s": mb,
                     "rounds": len(rs),
+                    "noisy_rounds": noisy,
                     "broker_cpu_s_per_million": cpu_per_m,
                     "errors": sum(r.errors for r in rs),
                 }
-                cells += [fmt_int(rate), f"{mb:.1f}", f"{cpu_per_m:.2f}" if cpu_per_m is not None else "n/a"]
+                mark = "*" if noisy else ""
+                cells += [
+                    fmt_int(rate) + mark,
+                    f"{mb:.1f}",
+                    f"{cpu_per_m:.2f}" if cpu_per_m is not None else "n/a",
+                ]
             else:
                 cells += ["-", "-", "-"]
         ratio = None
@@ -490,16 +494,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in brokers:
         try:
             with running_broker(name, args.bootstrap, args.data_dir, args.py_spy) as broker:
-                wait_until_quiet({broker.pid} if broker.pid else set(), max_wait=args.quiet_wait)
                 for rnd in range(1, args.repeat + 1):
                     for size, n in plan:
                         for attempt in range(args.retry_noisy + 1):
+                            wait_until_quiet({broker.pid} if broker.pid else set(), args.quiet_wait)
                             measured = measure_pair(broker, size, n, rnd, args)
                             noisy = [r for r in measured if is_noisy(r)]
                             if not noisy or attempt == args.retry_noisy:
                                 break
                             log(f"{name}: {size} B measurement disturbed by other processes, redoing it")
-                            wait_until_quiet({broker.pid} if broker.pid else set(), args.quiet_wait)
                         for r in measured:
                             record(r)
                 if broker.profiler is not None:
@@ -545,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(cpu-s/M = broker CPU seconds per million messages)"
         )
         print(text)
+        if any(is_noisy(r) for r in results):
+            print("* includes rounds disturbed by other processes on this machine (NOISY above)")
         for name, prof in profiles.items():
             print(f"\npy-spy profile of the {name} broker over the whole run:\n{prof}")
         for f in failures:

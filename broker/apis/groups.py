@@ -94,6 +94,7 @@ def handle_sync_group(apis: KafkaApis, ctx: RequestContext, req: Any) -> Result:
         getattr(req, "protocol_type", None),
         getattr(req, "protocol_name", None),
         {a.member_id: bytes(a.assignment) for a in req.assignments},
+        getattr(req, "group_instance_id", None),
     )
 
     async def answer() -> Body:
@@ -106,7 +107,9 @@ def handle_sync_group(apis: KafkaApis, ctx: RequestContext, req: Any) -> Result:
 
 @api(12, "Heartbeat", 0, 4)
 def handle_heartbeat(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
-    code = apis.groups.heartbeat(req.group_id, req.generation_id, req.member_id)
+    code = apis.groups.heartbeat(
+        req.group_id, req.generation_id, req.member_id, getattr(req, "group_instance_id", None)
+    )
     return encode_response_body(12, ctx.api_version, {"throttle_time": 0, "error_code": code})
 
 
@@ -114,7 +117,7 @@ def handle_heartbeat(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
 def handle_leave_group(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     if ctx.api_version >= 3:
         ids = [m.member_id for m in req.members]
-        results = apis.groups.leave(req.group_id, ids)
+        results = apis.groups.leave(req.group_id, ids, [m.group_instance_id for m in req.members])
         members = [
             {"member_id": mid, "group_instance_id": m.group_instance_id, "error_code": code}
             for (mid, code), m in zip(results, req.members, strict=True)
@@ -138,7 +141,9 @@ def handle_offset_commit(apis: KafkaApis, ctx: RequestContext, req: Any) -> Resu
     generation = getattr(req, "generation_id_or_member_epoch", None)
     if generation is None:
         generation = req.generation_id
-    codes, durable = apis.groups.commit_offsets(req.group_id, generation, req.member_id, offsets)
+    codes, durable = apis.groups.commit_offsets(
+        req.group_id, generation, req.member_id, offsets, getattr(req, "group_instance_id", None)
+    )
     topics: dict[str, list[dict[str, int]]] = {}
     for (topic, part), code in codes.items():
         topics.setdefault(topic, []).append({"partition_index": part, "error_code": code})

@@ -37,6 +37,7 @@ INVALID_COMMIT_OFFSET_SIZE = 28
 GROUP_ID_NOT_FOUND = 69
 NON_EMPTY_GROUP = 68
 MEMBER_ID_REQUIRED = 79
+FENCED_INSTANCE_ID = 82
 UNKNOWN_TOPIC_OR_PARTITION = 3
 
 
@@ -110,6 +111,10 @@ class GroupCoordinator:
 
     def _remove_member(self, group: Group, member: Member, reason: str) -> None:
         group.members.pop(member.member_id, None)
+        if member.group_instance_id is not None and group.static_members.get(member.group_instance_id) == (
+            member.member_id
+        ):
+            del group.static_members[member.group_instance_id]
         if member.expiry is not None:
             member.expiry.cancel()
         for fut in (member.join_future, member.sync_future):
@@ -246,6 +251,24 @@ class GroupCoordinator:
             return {"error_code": INCONSISTENT_GROUP_PROTOCOL, "member_id": member_id}
         if rebalance_timeout_ms < 0:
             rebalance_timeout_ms = session_timeout_ms
+        if group_instance_id is not None:
+            known = group.static_members.get(group_instance_id)
+            if member_id and known is not None and known != member_id:
+                return {"error_code": FENCED_INSTANCE_ID, "member_id": member_id}
+            if not member_id:
+                member_id = f"{group_instance_id}-{uuid.uuid4()}"
+                if known is not None and known in group.members:
+                    return await self._replace_static_member(
+                        group,
+                        group.members[known],
+                        member_id,
+                        client_id,
+                        client_host,
+                        session_timeout_ms,
+                        rebalance_timeout_ms,
+                        protocols,
+                    )
+                group.static_members[group_instance_id] = member_id
         if not member_id:
             new_id = f"{client_id or 'member'}-{uuid.uuid4()}"
             if require_known_member_id:
@@ -306,6 +329,68 @@ class GroupCoordinator:
             self._prepare_or_complete(group, f"member {member_id} rejoined")
         return await fut
 
+    async def _replace_static_member(
+        self,
+        group: Group,
+        old: Member,
+        new_id: str,
+        client_id: str,
+        client_host: str,
+        session_timeout_ms: int,
+        rebalance_timeout_ms: int,
+        protocols: list[tuple[str, bytes]],
+    ) -> dict[str, Any]:
+        """KIP-345: a restarted static member takes the place (and assignment) of its predecessor,
+        without a rebalance when the group is stable and its subscription is unchanged."""
+        old_id = old.member_id
+        for pending in (old.join_future, old.sync_future):
+            if pending is not None and not pending.done():
+                pending.set_result({"error_code": FENCED_INSTANCE_ID, "member_id": old_id})
+        old.join_future = old.sync_future = None
+        del group.members[old_id]
+        changed = old.protocols != protocols
+        old.member_id, old.client_id, old.client_host = new_id, client_id, client_host
+        old.session_timeout_ms, old.rebalance_timeout_ms, old.protocols = (
+            session_timeout_ms,
+            rebalance_timeout_ms,
+            protocols,
+        )
+        group.members[new_id] = old
+        assert old.group_instance_id is not None
+        group.static_members[old.group_instance_id] = new_id
+        was_leader = group.leader_id == old_id
+        if was_leader:
+            group.leader_id = new_id
+        log.info(
+            "group %s: static member %s replaced %s by %s",
+            group.group_id,
+            old.group_instance_id,
+            old_id,
+            new_id,
+        )
+        if group.state == GroupState.STABLE and not changed and not was_leader:
+            self._schedule_expiry(group, old)
+            self._persist_group(group)
+            return {
+                "error_code": NONE,
+                "generation_id": group.generation_id,
+                "protocol_type": group.protocol_type,
+                "protocol_name": group.protocol_name,
+                "leader": group.leader_id,
+                "member_id": new_id,
+                "members": [],
+            }
+        fut: asyncio.Future[dict[str, Any]] = self._loop().create_future()
+        old.join_future = fut
+        self._prepare_or_complete(group, f"static member {old.group_instance_id} rejoined")
+        return await fut
+
+    def _fenced(self, group: Group, member_id: str, group_instance_id: str | None) -> bool:
+        return (
+            group_instance_id is not None
+            and group.static_members.get(group_instance_id, member_id) != member_id
+        )
+
     def _prepare_or_complete(self, group: Group, reason: str) -> None:
         if group.state == GroupState.PREPARING_REBALANCE:
             self._try_complete_join(group)
@@ -320,8 +405,11 @@ class GroupCoordinator:
         protocol_type: str | None,
         protocol_name: str | None,
         assignments: dict[str, bytes],
+        group_instance_id: str | None = None,
     ) -> dict[str, Any]:
         group = self.groups.get(group_id)
+        if group is not None and self._fenced(group, member_id, group_instance_id):
+            return {"error_code": FENCED_INSTANCE_ID}
         if group is None or member_id not in group.members:
             return {"error_code": UNKNOWN_MEMBER_ID}
         if generation_id != group.generation_id:
@@ -351,8 +439,12 @@ class GroupCoordinator:
                 m.sync_future = None
         return await fut
 
-    def heartbeat(self, group_id: str, generation_id: int, member_id: str) -> int:
+    def heartbeat(
+        self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None = None
+    ) -> int:
         group = self.groups.get(group_id)
+        if group is not None and self._fenced(group, member_id, group_instance_id):
+            return FENCED_INSTANCE_ID
         if group is None or member_id not in group.members:
             return UNKNOWN_MEMBER_ID
         member = group.members[member_id]
@@ -363,11 +455,24 @@ class GroupCoordinator:
             return REBALANCE_IN_PROGRESS
         return NONE
 
-    def leave(self, group_id: str, member_ids: Iterable[str]) -> list[tuple[str, int]]:
-        """LeaveGroup: (member_id, error_code) per member."""
+    def leave(
+        self, group_id: str, member_ids: Iterable[str], instance_ids: Iterable[str | None] | None = None
+    ) -> list[tuple[str, int]]:
+        """LeaveGroup: (member_id, error_code) per member; a static member may leave by instance id."""
         group = self.groups.get(group_id)
         results = []
-        for mid in member_ids:
+        pairs = (
+            list(zip(member_ids, instance_ids, strict=True))
+            if instance_ids is not None
+            else [(m, None) for m in member_ids]
+        )
+        for mid, instance in pairs:
+            if group is not None and instance is not None:
+                known = group.static_members.get(instance)
+                if mid and known is not None and known != mid:
+                    results.append((mid, FENCED_INSTANCE_ID))
+                    continue
+                mid = known or mid
             member = group.members.get(mid) if group is not None else None
             if group is None or member is None:
                 if group is not None and mid in group.pending_members:
@@ -389,13 +494,16 @@ class GroupCoordinator:
         generation_id: int,
         member_id: str,
         offsets: dict[tuple[str, int], OffsetAndMetadata],
+        group_instance_id: str | None = None,
     ) -> tuple[dict[tuple[str, int], int], Awaitable[None] | None]:
         """OffsetCommit: per-partition error codes, and an awaitable for durability (or None)."""
         if not group_id:
             return dict.fromkeys(offsets, INVALID_GROUP_ID), None
         group = self.groups.get(group_id)
         code = NONE
-        if generation_id < 0 and not member_id:
+        if group is not None and member_id and self._fenced(group, member_id, group_instance_id):
+            code = FENCED_INSTANCE_ID
+        elif generation_id < 0 and not member_id:
             if group is not None and group.members:
                 code = UNKNOWN_MEMBER_ID if group.state != GroupState.EMPTY else NONE
         elif group is None or member_id not in group.members:

@@ -56,6 +56,7 @@ class Group:
     leader_id: str | None = None
     members: dict[str, Member] = field(default_factory=dict)
     pending_members: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    static_members: dict[str, str] = field(default_factory=dict)  # group.instance.id -> member id
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(default_factory=dict)
     rebalance_timer: asyncio.TimerHandle | None = None
 

@@ -143,6 +143,14 @@ _SCALAR_CONVERTERS: dict[str, _Converter] = {
 }
 
 
+def _is_tuple(tp: Any) -> bool:
+    """``tuple[...]`` or ``tuple[...] | None``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_tuple(a) for a in typing.get_args(tp) if a is not type(None))
+    return origin is tuple
+
+
 def _entity_arg(tp: Any) -> type[Any] | None:
     """If ``tp`` is an entity, ``tuple[Entity, ...]`` or ``Entity | None``, return the entity class."""
     origin = typing.get_origin(tp)
@@ -166,7 +174,7 @@ def _plan(cls: Any) -> tuple[tuple[str, _Converter | None, type[Any] | None, boo
     for f in dataclasses.fields(cls):
         kafka_type = f.metadata.get("kafka_type")
         nested = _entity_arg(f.type)
-        is_array = typing.get_origin(f.type) is tuple
+        is_array = _is_tuple(f.type)
         conv = _SCALAR_CONVERTERS.get(kafka_type) if kafka_type else None
         plan.append((f.name, conv, nested, is_array))
     return tuple(plan)

@@ -28,7 +28,7 @@ from confluent_kafka.admin import (
 )
 
 from tests.support.brokers import BrokerUnderTest, kcat_binary
-from tests.support.clients import admin, confluent_producer, create_topic, produce_confluent, make_records
+from tests.support.clients import admin, confluent_producer, create_topic, make_records, produce_confluent
 from tests.support.groups import (
     NumberedProducer,
     commit_offsets,
@@ -70,7 +70,9 @@ def test_list_and_describe_consumer_groups(broker: BrokerUnderTest, topic: str) 
         assert by_id[simple].state == ConsumerGroupState.EMPTY
         assert by_id[simple].is_simple_consumer_group
 
-        stable_only = a.list_consumer_groups(states={ConsumerGroupState.STABLE}, request_timeout=10).result(15)
+        stable_only = a.list_consumer_groups(states={ConsumerGroupState.STABLE}, request_timeout=10).result(
+            15
+        )
         ids = {g.group_id for g in stable_only.valid}
         assert live in ids and simple not in ids, "the state filter was ignored"
         empty_only = a.list_consumer_groups(states={ConsumerGroupState.EMPTY}, request_timeout=10).result(15)
@@ -238,9 +240,7 @@ def test_delete_records_moves_low_watermark(broker: BrokerUnderTest, topic: str)
     assert values == [f"0:{n}".encode() for n in range(40, 100)]
 
     # And an assignment at an offset below the low watermark is out of range (not silently served).
-    c = Consumer(
-        {"bootstrap.servers": bs, "group.id": f"below-{topic}", "auto.offset.reset": "error"}
-    )
+    c = Consumer({"bootstrap.servers": bs, "group.id": f"below-{topic}", "auto.offset.reset": "error"})
     try:
         c.assign([TopicPartition(topic, 0, 5)])
         deadline = time.monotonic() + 10
@@ -262,7 +262,9 @@ def describe_topic_config(a: Any, topic: str) -> dict[str, Any]:
     return dict(a.describe_configs([res], request_timeout=10)[res].result(15))
 
 
-def alter(a: Any, topic: str, *entries: tuple[str, str | None, AlterConfigOpType], validate_only: bool = False) -> None:
+def alter(
+    a: Any, topic: str, *entries: tuple[str, str | None, AlterConfigOpType], validate_only: bool = False
+) -> None:
     res = ConfigResource(
         ResourceType.TOPIC,
         topic,
@@ -344,10 +346,14 @@ def test_kafka_python_admin_groups(broker: BrokerUnderTest, topic: str) -> None:
             owned = {}
             for m in d["members"]:
                 assert m["member_metadata"]["topics"] == [topic]
-                (assigned,) = m["member_assignment"]["assigned_partitions"]
+                ma = m["member_assignment"]
+                assert isinstance(ma, dict) and ma["assigned_partitions"], f"no assignment described: {m}"
+                (assigned,) = ma["assigned_partitions"]
                 assert assigned["topic"] == topic
                 owned[m["client_id"]] = sorted(assigned["partitions"])
-            actual = {f"{live}-m{i}": sorted(tp.partition for tp in c.assignment()) for i, c in enumerate(consumers)}
+            actual = {
+                f"{live}-m{i}": sorted(tp.partition for tp in c.assignment()) for i, c in enumerate(consumers)
+            }
             assert owned == actual
             assert desc[simple]["group_state"] == "Empty" and desc[simple]["members"] == []
 

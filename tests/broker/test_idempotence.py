@@ -50,7 +50,9 @@ class Proxied:
         self.server = _start(self.brokers, old.data_dir, self.proxy.listen_port, old.port)
 
 
-def _start(brokers: HeadraceBrokers, data_dir: Any, proxy_port: int, port: int | None = None) -> ServerProcess:
+def _start(
+    brokers: HeadraceBrokers, data_dir: Any, proxy_port: int, port: int | None = None
+) -> ServerProcess:
     server = start_headrace_broker(
         data_dir=data_dir,
         port=port,

@@ -7,6 +7,7 @@ fails, the tail of each worker log it used is attached to the report.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,10 @@ def start_worker(
 def worker(start_worker: StartWorker) -> ConnectWorker:
     """One standalone worker with the default test properties (offset.flush.interval.ms=500)."""
     return start_worker()
+
+
+@pytest.fixture
+def snk() -> str:
+    """A sink connector name unique to this test: the sink's consumer group is ``connect-<name>``, and
+    tests share a broker, so a reused name would share (and mix up) committed offsets."""
+    return f"snk-{uuid.uuid4().hex[:8]}"

@@ -101,7 +101,7 @@ def _topic_values(bootstrap: str, topic: str, count: int) -> list[str]:
 
 
 def test_sigkill_resumes_from_committed_offsets(
-    broker: BrokerUnderTest, start_worker: Any, tmp_path: Path, topic: str
+    broker: BrokerUnderTest, start_worker: Any, tmp_path: Path, topic: str, snk: str
 ) -> None:
     bootstrap = broker.bootstrap
     src, out = tmp_path / "in.txt", tmp_path / "out.txt"
@@ -111,12 +111,12 @@ def test_sigkill_resumes_from_committed_offsets(
         KILL_PROPS,
         connector_files=[
             write_connector_file(tmp_path / "src.json", "src", source_config(src, topic)),
-            write_connector_file(tmp_path / "snk.json", "snk", sink_config(out, topic)),
+            write_connector_file(tmp_path / "snk.json", snk, sink_config(out, topic)),
         ],
     )
     worker.wait_for_state("src", "RUNNING", ["RUNNING"])
-    worker.wait_for_state("snk", "RUNNING", ["RUNNING"])
-    healthy = worker.healthy("src", "snk")
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
+    healthy = worker.healthy("src", snk)
 
     writer = Writer(src)
     writer.start()
@@ -130,7 +130,7 @@ def test_sigkill_resumes_from_committed_offsets(
         time.sleep(0.5)  # requests already on the wire may still land
         committed = read_offsets_file(worker.offsets_file)
         position = next(v["position"] for k, v in committed.items() if json.loads(k)[0] == "src")
-        sink_offset = _sink_committed(bootstrap, "connect-snk", topic)
+        sink_offset = _sink_committed(bootstrap, f"connect-{snk}", topic)
         topic_end_at_kill = _high_watermark(bootstrap, topic)
         output_at_kill = len(read_lines(out))
         time.sleep(0.5)  # lines keep arriving while the worker is down
@@ -153,7 +153,7 @@ def test_sigkill_resumes_from_committed_offsets(
         all_arrived,
         45,  # includes the dead sink member's session timeout (6 s)
         interval=0.2,
-        alive=worker.healthy("src", "snk"),
+        alive=worker.healthy("src", snk),
         describe=lambda: f"{len(want - set(read_lines(out)))} missing",
     )
     time.sleep(1.0)  # let late duplicates land before counting them
@@ -199,3 +199,53 @@ def test_sigkill_resumes_from_committed_offsets(
         f"byte {position} (line {committed_lines}; {produced_after_commit} records produced after it), "
         f"sink offset {sink_offset} of {topic_end_at_kill}; duplicates: topic {topic_dups}, output {out_dups}"
     )
+
+
+def test_sigterm_commits_and_a_restart_duplicates_nothing(
+    broker: BrokerUnderTest, start_worker: Any, tmp_path: Path, topic: str, snk: str
+) -> None:
+    """The graceful counterpart: SIGTERM exits 0 after committing the offsets of everything acknowledged,
+    so the restarted worker (connectors re-created over REST this time) neither loses nor repeats a line."""
+    src, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    src.write_text("")
+    create_topic(broker.bootstrap, topic, partitions=1)
+    # A long flush interval: only the shutdown commit can make the offsets durable.
+    worker: ConnectWorker = start_worker({"offset.flush.interval.ms": "600000"})
+    configs = {"src": source_config(src, topic), snk: sink_config(out, topic)}
+    for name, config in configs.items():
+        worker.create(name, config)
+    first = [f"first-{i:04d}" for i in range(300)]
+    with open(src, "a") as f:
+        f.write("".join(x + "\n" for x in first))
+    healthy = worker.healthy("src", snk)
+    # (FileStreamSink writes through a buffer flushed at offset commits, so the file stays empty here.)
+    wait_until(
+        "all first lines in the topic",
+        lambda: _high_watermark(broker.bootstrap, topic) == len(first),
+        20,
+        alive=healthy,
+    )
+    time.sleep(0.5)  # let the sink consume them too
+    assert read_offsets_file(worker.offsets_file) == {}
+
+    assert worker.stop() == 0, worker.log_tail()
+    committed = read_offsets_file(worker.offsets_file)
+    assert list(committed.values()) == [{"position": src.stat().st_size}], committed
+    sink_offset = _sink_committed(broker.bootstrap, f"connect-{snk}", topic)
+    assert read_lines(out) == first[:sink_offset]
+
+    worker.start()
+    for name, config in configs.items():
+        r = worker.put(f"/connectors/{name}/config", json=config)
+        assert r.status_code == 201, r.text
+    second = [f"second-{i:04d}" for i in range(300)]
+    with open(src, "a") as f:
+        f.write("".join(x + "\n" for x in second))
+    wait_until(
+        "the second lines",
+        lambda: len(read_lines(out)) >= len(first + second),
+        30,
+        alive=worker.healthy("src", snk),
+    )
+    time.sleep(1.0)
+    assert read_lines(out) == first + second

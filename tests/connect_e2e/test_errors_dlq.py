@@ -41,14 +41,14 @@ def _headers(got: Got) -> dict[str, str]:
 
 
 def test_errors_tolerance_all_sends_poison_records_to_the_dlq(
-    worker: ConnectWorker, tmp_path: Path, topic: str
+    worker: ConnectWorker, tmp_path: Path, topic: str, snk: str
 ) -> None:
     bootstrap = worker.bootstrap
     dlq = f"{topic}-dlq"
     out = tmp_path / "out.txt"
     create_topic(bootstrap, topic, partitions=1)
     worker.create(
-        "snk",
+        snk,
         sink_config(
             out,
             topic,
@@ -62,11 +62,11 @@ def test_errors_tolerance_all_sends_poison_records_to_the_dlq(
             },
         ),
     )
-    worker.wait_for_state("snk", "RUNNING", ["RUNNING"])
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
     valid, bad = _feed(bootstrap, topic)
-    wait_for_lines(out, valid, alive=worker.healthy("snk"))
+    wait_for_lines(out, valid, alive=worker.healthy(snk))
     more_valid, more_bad = _feed(bootstrap, topic, start=30)  # still consuming after poison records
-    wait_for_lines(out, valid + more_valid, alive=worker.healthy("snk"))
+    wait_for_lines(out, valid + more_valid, alive=worker.healthy(snk))
     bad += more_bad
 
     got = consume_confluent(bootstrap, dlq, [0], expected=len(bad), timeout=30, drain=0.5)
@@ -77,19 +77,19 @@ def test_errors_tolerance_all_sends_poison_records_to_the_dlq(
         assert h["__connect.errors.topic"] == topic
         assert h["__connect.errors.partition"] == "0"
         assert h["__connect.errors.offset"] == str(index)
-        assert h["__connect.errors.connector.name"] == "snk"
+        assert h["__connect.errors.connector.name"] == snk
         assert h["__connect.errors.task.id"] == "0"
         assert h["__connect.errors.stage"] == "VALUE_CONVERTER"
         assert h["__connect.errors.exception.class.name"], h
         assert h["__connect.errors.exception.message"], h
         assert "Traceback" in h["__connect.errors.exception.stacktrace"], h
-    status = worker.status("snk")
+    status = worker.status(snk)
     assert status["tasks"][0]["state"] == "RUNNING", status
-    assert "Error encountered in task snk-0 at stage VALUE_CONVERTER" in worker.log_text()
+    assert f"Error encountered in task {snk}-0 at stage VALUE_CONVERTER" in worker.log_text()
 
 
 def test_dlq_context_header_names_the_failing_class(
-    worker: ConnectWorker, tmp_path: Path, topic: str
+    worker: ConnectWorker, tmp_path: Path, topic: str, snk: str
 ) -> None:
     """Kafka sets ``__connect.errors.class.name`` to the class that was executing (here the value
     converter, ``org.apache.kafka.connect.json.JsonConverter``); tools group DLQ records by it."""
@@ -97,7 +97,7 @@ def test_dlq_context_header_names_the_failing_class(
     dlq = f"{topic}-dlq"
     create_topic(bootstrap, topic, partitions=1)
     worker.create(
-        "snk",
+        snk,
         sink_config(
             tmp_path / "out.txt",
             topic,
@@ -110,7 +110,7 @@ def test_dlq_context_header_names_the_failing_class(
             },
         ),
     )
-    worker.wait_for_state("snk", "RUNNING", ["RUNNING"])
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
     produce_confluent(bootstrap, topic, [Rec(0, None, b"not json {")], partition=0)
     (got,) = consume_confluent(bootstrap, dlq, [0], expected=1, timeout=30)
     h = _headers(got)
@@ -127,25 +127,27 @@ def test_dlq_context_header_names_the_failing_class(
     assert not problems, "; ".join(problems)
 
 
-def test_errors_tolerance_none_fails_the_task(worker: ConnectWorker, tmp_path: Path, topic: str) -> None:
+def test_errors_tolerance_none_fails_the_task(
+    worker: ConnectWorker, tmp_path: Path, topic: str, snk: str
+) -> None:
     bootstrap = worker.bootstrap
     out = tmp_path / "out.txt"
     create_topic(bootstrap, topic, partitions=1)
     worker.create(
-        "strict",
+        snk,
         sink_config(
             out, topic, **{"value.converter": "JsonConverter", "value.converter.schemas.enable": "false"}
         ),
     )
-    worker.wait_for_state("strict", "RUNNING", ["RUNNING"])
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
     _feed(bootstrap, topic)
-    status = worker.wait_for_state("strict", "RUNNING", ["FAILED"])
+    status = worker.wait_for_state(snk, "RUNNING", ["FAILED"])
     trace = status["tasks"][0]["trace"]
     assert "Tolerance exceeded in error handler" in trace, trace
     assert "VALUE_CONVERTER" in trace, trace
-    task = worker.json("GET", "/connectors/strict/tasks/0/status")
+    task = worker.json("GET", f"/connectors/{snk}/tasks/0/status")
     assert task["state"] == "FAILED" and task["trace"] == trace
-    assert "Task strict-0 threw an uncaught and unrecoverable exception" in worker.log_text()
+    assert f"Task {snk}-0 threw an uncaught and unrecoverable exception" in worker.log_text()
     # Nothing after the poison record is written, and the failed task stays failed.
     lines = read_lines(out)
     assert all(x.startswith("valid-") for x in lines) and len(lines) <= 3, lines

@@ -25,18 +25,18 @@ def _lines(prefix: str, n: int, start: int = 0) -> list[str]:
     return [f"{prefix}-{i:05d} äöü €" for i in range(start, start + n)]
 
 
-def _pipeline(worker: ConnectWorker, tmp_path: Path, topic: str) -> tuple[Path, Path]:
+def _pipeline(worker: ConnectWorker, tmp_path: Path, topic: str, snk: str) -> tuple[Path, Path]:
     src, out = tmp_path / "in.txt", tmp_path / "out.txt"
     src.write_text("")
     create_topic(worker.bootstrap, topic, partitions=1)  # see test_sink_created_before_its_topic_exists
     worker.create("src", source_config(src, topic))
-    worker.create("snk", sink_config(out, topic))
+    worker.create(snk, sink_config(out, topic))
     worker.wait_for_state("src", "RUNNING", ["RUNNING"])
-    worker.wait_for_state("snk", "RUNNING", ["RUNNING"])
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
     return src, out
 
 
-def test_lines_flow_and_rest_shapes(worker: ConnectWorker, tmp_path: Path, topic: str) -> None:
+def test_lines_flow_and_rest_shapes(worker: ConnectWorker, tmp_path: Path, topic: str, snk: str) -> None:
     src, out = tmp_path / "in.txt", tmp_path / "out.txt"
     first = _lines("early", 3)
     append_lines(src, first)  # written before the connector exists: read from the start
@@ -53,23 +53,23 @@ def test_lines_flow_and_rest_shapes(worker: ConnectWorker, tmp_path: Path, topic
         "type": "source",
     }
     sink_cfg = sink_config(out, topic)
-    created = worker.create("snk", sink_cfg)
-    assert created["type"] == "sink" and created["tasks"] == [{"connector": "snk", "task": 0}]
+    created = worker.create(snk, sink_cfg)
+    assert created["type"] == "sink" and created["tasks"] == [{"connector": snk, "task": 0}]
 
     again = worker.post("/connectors", json={"name": "src", "config": cfg})
     assert again.status_code == 409, again.text
     assert again.json()["error_code"] == 409 and "src" in again.json()["message"]
 
-    wait_for_lines(out, first, alive=worker.healthy("src", "snk"))
+    wait_for_lines(out, first, alive=worker.healthy("src", snk))
     more = _lines("line", 500)
     append_lines(src, more[:250])
     append_lines(src, more[250:])
-    wait_for_lines(out, first + more, alive=worker.healthy("src", "snk"))
+    wait_for_lines(out, first + more, alive=worker.healthy("src", snk))
 
     # -- shapes (https://kafka.apache.org/documentation/#connect_rest) ---------------------------------
-    assert worker.json("GET", "/connectors") == ["snk", "src"]
+    assert worker.json("GET", "/connectors") == [snk, "src"]
     expanded = worker.json("GET", "/connectors", params=[("expand", "status"), ("expand", "info")])
-    assert set(expanded) == {"snk", "src"}
+    assert set(expanded) == {snk, "src"}
     assert expanded["src"]["info"]["config"] == {**cfg, "name": "src"}
     assert expanded["src"]["status"]["connector"]["state"] == "RUNNING"
 
@@ -80,10 +80,10 @@ def test_lines_flow_and_rest_shapes(worker: ConnectWorker, tmp_path: Path, topic
         "tasks": [{"connector": "src", "task": 0}],
         "type": "source",
     }
-    assert worker.json("GET", "/connectors/snk/config") == {**sink_cfg, "name": "snk"}
+    assert worker.json("GET", f"/connectors/{snk}/config") == {**sink_cfg, "name": snk}
 
     wid = worker.worker_id
-    for name, kind in (("src", "source"), ("snk", "sink")):
+    for name, kind in (("src", "source"), (snk, "sink")):
         assert worker.json("GET", f"/connectors/{name}/status") == {
             "name": name,
             "connector": {"state": "RUNNING", "worker_id": wid},
@@ -108,35 +108,39 @@ def test_lines_flow_and_rest_shapes(worker: ConnectWorker, tmp_path: Path, topic
         assert r.json()["error_code"] == 404 and r.json()["message"]
 
 
-def test_sink_created_before_its_topic_exists(worker: ConnectWorker, tmp_path: Path, topic: str) -> None:
+def test_sink_created_before_its_topic_exists(
+    worker: ConnectWorker, tmp_path: Path, topic: str, snk: str
+) -> None:
     """A sink may be created before any record was written to its topic (the usual order when a
     pipeline is set up sink-first): the task waits for the topic, as Kafka Connect's does, instead of
     failing on librdkafka's informational "Subscribed topic not available" event."""
     src, out = tmp_path / "in.txt", tmp_path / "out.txt"
     src.write_text("")
-    worker.create("snk", sink_config(out, topic))
-    worker.wait_for_state("snk", "RUNNING", ["RUNNING"])
+    worker.create(snk, sink_config(out, topic))
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
     assert_no_new_lines(out, 0, 2.0)  # the consumer has looked up the missing topic by now
     worker.create("src", source_config(src, topic))
     append_lines(src, ["first"])
-    wait_for_lines(out, ["first"], alive=worker.healthy("src", "snk"))
-    status = worker.status("snk")
+    wait_for_lines(out, ["first"], alive=worker.healthy("src", snk))
+    status = worker.status(snk)
     assert status["tasks"][0]["state"] == "RUNNING", status
 
 
-def test_sink_active_topics(worker: ConnectWorker, tmp_path: Path, topic: str) -> None:
+def test_sink_active_topics(worker: ConnectWorker, tmp_path: Path, topic: str, snk: str) -> None:
     """Kafka Connect tracks the topics a sink consumed from too (KIP-558): GET /topics lists them."""
-    src, out = _pipeline(worker, tmp_path, topic)
+    src, out = _pipeline(worker, tmp_path, topic, snk)
     append_lines(src, ["x"])
-    wait_for_lines(out, ["x"], alive=worker.healthy("src", "snk"))
-    assert worker.json("GET", "/connectors/snk/topics") == {"snk": {"topics": [topic]}}
+    wait_for_lines(out, ["x"], alive=worker.healthy("src", snk))
+    assert worker.json("GET", f"/connectors/{snk}/topics") == {snk: {"topics": [topic]}}
 
 
-def test_pause_resume_stop_restart_delete(worker: ConnectWorker, tmp_path: Path, topic: str) -> None:
-    src, out = _pipeline(worker, tmp_path, topic)
+def test_pause_resume_stop_restart_delete(
+    worker: ConnectWorker, tmp_path: Path, topic: str, snk: str
+) -> None:
+    src, out = _pipeline(worker, tmp_path, topic, snk)
     sent = _lines("a", 20)
     append_lines(src, sent)
-    wait_for_lines(out, sent, alive=worker.healthy("src", "snk"))
+    wait_for_lines(out, sent, alive=worker.healthy("src", snk))
 
     # -- pause the source: appended lines are not read ---------------------------------------------
     r = worker.put("/connectors/src/pause")
@@ -150,18 +154,18 @@ def test_pause_resume_stop_restart_delete(worker: ConnectWorker, tmp_path: Path,
     assert r.status_code == 202, r.text
     worker.wait_for_state("src", "RUNNING", ["RUNNING"])
     sent += batch
-    wait_for_lines(out, sent, alive=worker.healthy("src", "snk"))
+    wait_for_lines(out, sent, alive=worker.healthy("src", snk))
 
     # -- pause the sink: records reach the topic but not the file ----------------------------------
-    assert worker.put("/connectors/snk/pause").status_code == 202
-    worker.wait_for_state("snk", "PAUSED", ["PAUSED"])
+    assert worker.put(f"/connectors/{snk}/pause").status_code == 202
+    worker.wait_for_state(snk, "PAUSED", ["PAUSED"])
     batch = _lines("paused-snk", 20)
     append_lines(src, batch)
     assert_no_new_lines(out, len(sent), 2.0)
-    assert worker.put("/connectors/snk/resume").status_code == 202
-    worker.wait_for_state("snk", "RUNNING", ["RUNNING"])
+    assert worker.put(f"/connectors/{snk}/resume").status_code == 202
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
     sent += batch
-    wait_for_lines(out, sent, alive=worker.healthy("src", "snk"))
+    wait_for_lines(out, sent, alive=worker.healthy("src", snk))
 
     # -- stop (KIP-875): STOPPED, no tasks, nothing moves ------------------------------------------
     r = worker.put("/connectors/src/stop")
@@ -178,7 +182,7 @@ def test_pause_resume_stop_restart_delete(worker: ConnectWorker, tmp_path: Path,
     worker.wait_for_state("src", "RUNNING", ["RUNNING"])
     assert worker.json("GET", "/connectors/src")["tasks"] == [{"connector": "src", "task": 0}]
     sent += batch
-    wait_for_lines(out, sent, alive=worker.healthy("src", "snk"))
+    wait_for_lines(out, sent, alive=worker.healthy("src", snk))
 
     # -- restarts --------------------------------------------------------------------------------------
     r = worker.post("/connectors/src/restart")
@@ -193,15 +197,15 @@ def test_pause_resume_stop_restart_delete(worker: ConnectWorker, tmp_path: Path,
     assert [t["state"] for t in body["tasks"]] == ["RESTARTING"]
     worker.wait_for_state("src", "RUNNING", ["RUNNING"])
 
-    r = worker.post("/connectors/snk/tasks/0/restart")
+    r = worker.post(f"/connectors/{snk}/tasks/0/restart")
     assert r.status_code == 204 and not r.content, r.text
-    worker.wait_for_state("snk", "RUNNING", ["RUNNING"])
-    assert worker.post("/connectors/snk/tasks/7/restart").status_code == 404
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
+    assert worker.post(f"/connectors/{snk}/tasks/7/restart").status_code == 404
 
     batch = _lines("after-restarts", 20)
     append_lines(src, batch)
     sent += batch
-    wait_for_lines(out, sent, alive=worker.healthy("src", "snk"))  # graceful restarts commit: no duplicates
+    wait_for_lines(out, sent, alive=worker.healthy("src", snk))  # graceful restarts commit: no duplicates
 
     # -- delete ------------------------------------------------------------------------------------------
     r = worker.delete("/connectors/src")
@@ -209,7 +213,7 @@ def test_pause_resume_stop_restart_delete(worker: ConnectWorker, tmp_path: Path,
     for path in ("/connectors/src", "/connectors/src/status", "/connectors/src/config"):
         assert worker.get(path).status_code == 404, path
     assert worker.delete("/connectors/src").status_code == 404
-    assert worker.json("GET", "/connectors") == ["snk"]
+    assert worker.json("GET", "/connectors") == [snk]
     append_lines(src, ["after-delete"])
     assert_no_new_lines(out, len(sent), 1.0)
     assert read_lines(out) == sent

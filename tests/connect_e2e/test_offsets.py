@@ -21,14 +21,14 @@ RESET_OK = "The offsets for this connector have been reset successfully"
 ALTER_OK = "The offsets for this connector have been altered successfully"
 
 
-def _pipeline(worker: ConnectWorker, tmp_path: Path, topic: str) -> tuple[Path, Path]:
+def _pipeline(worker: ConnectWorker, tmp_path: Path, topic: str, snk: str) -> tuple[Path, Path]:
     src, out = tmp_path / "in.txt", tmp_path / "out.txt"
     src.write_text("")
     create_topic(worker.bootstrap, topic, partitions=1)
     worker.create("src", source_config(src, topic))
-    worker.create("snk", sink_config(out, topic))
+    worker.create(snk, sink_config(out, topic))
     worker.wait_for_state("src", "RUNNING", ["RUNNING"])
-    worker.wait_for_state("snk", "RUNNING", ["RUNNING"])
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
     return src, out
 
 
@@ -45,11 +45,11 @@ def _refused_unless_stopped(worker: ConnectWorker, name: str, patch: dict[str, A
         assert r.json()["error_code"] == 400 and NOT_STOPPED in r.json()["message"], r.text
 
 
-def test_source_offsets_read_alter_reset(worker: ConnectWorker, tmp_path: Path, topic: str) -> None:
-    src, out = _pipeline(worker, tmp_path, topic)
+def test_source_offsets_read_alter_reset(worker: ConnectWorker, tmp_path: Path, topic: str, snk: str) -> None:
+    src, out = _pipeline(worker, tmp_path, topic, snk)
     lines = [f"row-{i:04d}" for i in range(50)]
     append_lines(src, lines)
-    healthy = worker.healthy("src", "snk")
+    healthy = worker.healthy("src", snk)
     wait_for_lines(out, lines, alive=healthy)
     size = src.stat().st_size
     expected = [{"partition": {"filename": str(src)}, "offset": {"position": size}}]
@@ -93,39 +93,39 @@ def test_source_offsets_read_alter_reset(worker: ConnectWorker, tmp_path: Path, 
     assert worker.get("/connectors/nope/offsets").status_code == 404
 
 
-def test_sink_offsets_read_alter_reset(worker: ConnectWorker, tmp_path: Path, topic: str) -> None:
-    src, out = _pipeline(worker, tmp_path, topic)
+def test_sink_offsets_read_alter_reset(worker: ConnectWorker, tmp_path: Path, topic: str, snk: str) -> None:
+    src, out = _pipeline(worker, tmp_path, topic, snk)
     lines = [f"row-{i:04d}" for i in range(30)]
     append_lines(src, lines)
-    healthy = worker.healthy("src", "snk")
+    healthy = worker.healthy("src", snk)
     wait_for_lines(out, lines, alive=healthy)
     partition = {"kafka_topic": topic, "kafka_partition": 0}
     expected = [{"partition": partition, "offset": {"kafka_offset": len(lines)}}]
     wait_until(
         "the committed sink offset",
-        lambda: _offsets(worker, "snk") == expected,
+        lambda: _offsets(worker, snk) == expected,
         15,
-        describe=lambda: worker.get("/connectors/snk/offsets").text,
+        describe=lambda: worker.get(f"/connectors/{snk}/offsets").text,
     )
 
     patch = {"offsets": [{"partition": partition, "offset": {"kafka_offset": 20}}]}
-    _refused_unless_stopped(worker, "snk", patch)
+    _refused_unless_stopped(worker, snk, patch)
 
     # -- alter: the sink re-delivers from offset 20 -----------------------------------------------------
-    assert worker.put("/connectors/snk/stop").status_code == 204
-    worker.wait_for_state("snk", "STOPPED", [])
-    assert worker.json("PATCH", "/connectors/snk/offsets", json=patch) == {"message": ALTER_OK}
-    assert _offsets(worker, "snk") == patch["offsets"]
-    assert worker.put("/connectors/snk/resume").status_code == 202
-    worker.wait_for_state("snk", "RUNNING", ["RUNNING"])
+    assert worker.put(f"/connectors/{snk}/stop").status_code == 204
+    worker.wait_for_state(snk, "STOPPED", [])
+    assert worker.json("PATCH", f"/connectors/{snk}/offsets", json=patch) == {"message": ALTER_OK}
+    assert _offsets(worker, snk) == patch["offsets"]
+    assert worker.put(f"/connectors/{snk}/resume").status_code == 202
+    worker.wait_for_state(snk, "RUNNING", ["RUNNING"])
     wait_for_lines(out, lines + lines[20:], alive=healthy)
 
     # -- reset: the consumer group's offsets are gone; the sink starts from the beginning --------------
-    wait_until("the sink commit", lambda: _offsets(worker, "snk") == expected, 15)
-    assert worker.put("/connectors/snk/stop").status_code == 204
-    worker.wait_for_state("snk", "STOPPED", [])
-    assert worker.json("DELETE", "/connectors/snk/offsets") == {"message": RESET_OK}
-    assert _offsets(worker, "snk") == []
-    assert worker.put("/connectors/snk/resume").status_code == 202
+    wait_until("the sink commit", lambda: _offsets(worker, snk) == expected, 15)
+    assert worker.put(f"/connectors/{snk}/stop").status_code == 204
+    worker.wait_for_state(snk, "STOPPED", [])
+    assert worker.json("DELETE", f"/connectors/{snk}/offsets") == {"message": RESET_OK}
+    assert _offsets(worker, snk) == []
+    assert worker.put(f"/connectors/{snk}/resume").status_code == 202
     wait_for_lines(out, lines + lines[20:] + lines, alive=healthy)
     assert read_lines(out)[-1] == lines[-1]

@@ -96,9 +96,21 @@ class MemberProcess:
         STARTED_MEMBERS.append(m)
         return m
 
+    @property
+    def events_path(self) -> Path:
+        """Every event line as received, prefixed with the receive time (for post-mortems)."""
+        return self.stderr_path.with_suffix(".events")
+
     def _read(self) -> None:
         assert self.proc.stdout is not None
+        with open(self.events_path, "wb") as log:
+            self._read_into(log)
+
+    def _read_into(self, log: Any) -> None:
+        assert self.proc.stdout is not None
         for raw in self.proc.stdout:
+            log.write(f"{time.monotonic():.3f} ".encode() + raw)
+            log.flush()
             try:
                 obj = json.loads(raw)
             except ValueError:
@@ -147,7 +159,8 @@ class MemberProcess:
         assigned = [(round(e.t, 2), e.data["partitions"]) for e in self.of("assigned")]
         return (
             f"member {self.name} ({status}): assignments {assigned}, {len(self.records())} records, "
-            f"committed {self.committed()}, errors {self.errors()[:3]}\n  stderr: {self.stderr_tail(8)}"
+            f"committed {self.committed()}, errors {self.errors()[:3]}\n  events: {self.events_path}\n"
+            f"  stderr: {self.stderr_tail(8)}"
         )
 
     def wait_until(self, pred: Callable[[], bool], timeout: float, what: str) -> float:
@@ -180,8 +193,12 @@ class MemberProcess:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"member {self.name} did not close within {timeout}s: {self.describe()}") from None
-        assert self.proc.returncode == 0, f"member {self.name} exited {self.proc.returncode}: {self.describe()}"
+            raise AssertionError(
+                f"member {self.name} did not close within {timeout}s: {self.describe()}"
+            ) from None
+        assert self.proc.returncode == 0, (
+            f"member {self.name} exited {self.proc.returncode}: {self.describe()}"
+        )
         return asked
 
     def kill(self) -> float:
@@ -242,7 +259,10 @@ class NumberedProducer:
         with self._lock:
             for p in range(self.partitions):
                 self._p.produce(
-                    self.topic, value=numbered_value(p, self.next[p]), partition=p, on_delivery=self._on_delivery
+                    self.topic,
+                    value=numbered_value(p, self.next[p]),
+                    partition=p,
+                    on_delivery=self._on_delivery,
                 )
                 self.next[p] += 1
         self._p.poll(0)

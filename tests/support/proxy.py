@@ -48,7 +48,7 @@ class DroppingProxy:
         self.responses: Counter[int] = Counter()  # api key -> responses seen from the broker
         self.dropped: Counter[int] = Counter()  # api key -> responses swallowed
         self.connections = 0
-        # The latest frames seen: (seconds since start, connection no., "req"/"resp"/"DROP", api key, corr id).
+        # Latest frames: (seconds since start, connection no., "req"/"resp"/"DROP", api key, corr id).
         self.trace: deque[tuple[float, int, str, int, int]] = deque(maxlen=300)
         self._t0 = time.monotonic()
         self._loop = asyncio.new_event_loop()

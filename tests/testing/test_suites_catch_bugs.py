@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 import pytest
 
 from connect.api import (
-    ConfigDef,
     Config,
+    ConfigDef,
     Importance,
     Schema,
     SinkConnector,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+from typing import Any
 
 import pytest
 
@@ -183,8 +184,10 @@ MILLIS = 1709618828009
         ("string", {"format": "yyyy-MM-dd HH:mm:ss.SSS"}, Schema.STRING_SCHEMA, "2024-03-05 06:07:08.009"),
     ],
 )
-def test_timestamp_converter_targets(target: str, props: dict[str, str], schema: Schema, expected: object) -> None:
-    t = TimestampConverterValue()
+def test_timestamp_converter_targets(
+    target: str, props: dict[str, str], schema: Schema, expected: object
+) -> None:
+    t: TimestampConverterValue[Any] = TimestampConverterValue()
     t.configure({"target.type": target, **props})
     out = t.apply(sink(MOMENT, schema=Timestamp.SCHEMA))
     assert out is not None and out.value == expected and out.value_schema == schema
@@ -203,7 +206,7 @@ def test_timestamp_converter_targets(target: str, props: dict[str, str], schema:
     ],
 )
 def test_timestamp_converter_sources(value: object, schema: Schema, props: dict[str, str]) -> None:
-    t = TimestampConverterValue()
+    t: TimestampConverterValue[Any] = TimestampConverterValue()
     t.configure({"target.type": "Timestamp", **props})
     out = t.apply(sink(value, schema=schema))
     expected = MOMENT.replace(microsecond=0) if props.get("unix.precision") == "seconds" else MOMENT
@@ -239,7 +242,9 @@ def test_timestamp_converter_field_and_key() -> None:
     assert t.apply(sink(Struct(schema, {"id": 2}), schema=schema)).value_schema is out.value_schema  # type: ignore[union-attr]
     schemaless = t.apply(sink({"ts": MILLIS, "x": 1}, schema=None))
     assert schemaless is not None and schemaless.value == {"ts": dt.date(2024, 3, 5), "x": 1}
-    key = configured(TimestampConverterKey, target_type="unix").apply(sink(key=dt.date(1970, 1, 2), key_schema=None))
+    key = configured(TimestampConverterKey, target_type="unix").apply(
+        sink(key=dt.date(1970, 1, 2), key_schema=None)
+    )
     assert key is not None and key.key == 86_400_000
     tomb = configured(TimestampConverterValue, target_type="unix").apply(sink(None, schema=None))
     assert tomb is not None and tomb.value is None

@@ -180,7 +180,7 @@ def test_time_retention_deletes_old_inactive_segments(
 def test_size_retention(open_log: OpenLog) -> None:
     plog = open_log(segment_bytes=1_000, retention_bytes=2_500, retention_ms=-1)
     for i in range(40):
-        plog.append(batch(2), now_ms=i)
+        plog.append(batch(2, key=b"k"), now_ms=i)
     plog.maintain(now_ms=10**12)
     assert plog.size_bytes <= 2_500 + 1_000
     assert plog.size_bytes > 2_500 - 1_000
@@ -190,7 +190,7 @@ def test_size_retention(open_log: OpenLog) -> None:
 def test_compact_only_topics_skip_retention(open_log: OpenLog) -> None:
     plog = open_log(segment_bytes=1_000, retention_ms=1, cleanup_policy="compact")
     for i in range(20):
-        plog.append(batch(2), now_ms=i)
+        plog.append(batch(2, key=b"k"), now_ms=i)
     before = plog.segment_count
     plog.maintain(now_ms=10**12)
     assert plog.segment_count == before and plog.log_start_offset == 0
@@ -211,7 +211,7 @@ def test_segment_ms_rolls_only_on_append(open_log: OpenLog) -> None:
 def test_delete_records(open_log: OpenLog) -> None:
     plog = open_log(segment_bytes=1_000)
     for i in range(30):
-        plog.append(batch(2), now_ms=i)
+        plog.append(batch(2, key=b"k"), now_ms=i)
     segments = plog.segment_count
     assert plog.delete_records(7) == 7
     assert plog.log_start_offset == 7
@@ -232,7 +232,7 @@ def test_delete_records(open_log: OpenLog) -> None:
 def test_reopen_preserves_offsets_and_log_start(open_log: OpenLog) -> None:
     plog = open_log(segment_bytes=1_000)
     for i in range(25):
-        plog.append(batch(2), now_ms=i)
+        plog.append(batch(2, key=b"k"), now_ms=i)
     plog.delete_records(5)
     plog.close()
     plog = open_log(segment_bytes=1_000)
@@ -245,7 +245,7 @@ def test_reopen_preserves_offsets_and_log_start(open_log: OpenLog) -> None:
 def test_truncate_to(open_log: OpenLog) -> None:
     plog = open_log(segment_bytes=1_000, index_interval_bytes=100)
     for i in range(30):
-        plog.append(batch(2), now_ms=i)  # batches [0,1], [2,3], ...
+        plog.append(batch(2, key=b"k"), now_ms=i)  # batches [0,1], [2,3], ...
     plog.truncate_to(41)  # inside the batch [40, 41]: the whole batch goes
     assert plog.log_end_offset == 40
     assert read_all(plog) == list(range(40))
