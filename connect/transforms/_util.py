@@ -6,13 +6,13 @@ from __future__ import annotations
 import abc
 import datetime as _dt
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from connect.api.config import ConfigDef, ConfigType, Importance, Validator
-from connect.api.data import Schema, SchemaBuilder, Struct, Type
+from connect.api.data import Schema, SchemaBuilder, Struct
 from connect.api.errors import ConfigException, DataException
-from connect.api.records import ConnectRecord, SinkRecord
+from connect.api.records import ConnectRecord, Headers, SinkRecord
 from connect.api.transforms import Transformation
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "define_replace_null",
     "java_regex",
     "java_replacement",
+    "logical_name",
     "non_empty_list",
     "require_map",
     "require_map_or_null",
@@ -79,7 +80,8 @@ class KeyOrValue(Transformation[R], abc.ABC):
 
     @staticmethod
     @abc.abstractmethod
-    def updated(record: _Rec, schema: Schema | None, value: Any) -> _Rec: ...
+    def updated(record: _Rec, schema: Schema | None, value: Any, headers: Headers | None = None) -> _Rec:
+        """A copy of ``record`` with the key or value replaced (and the headers, when given)."""
 
 
 class OnKey(KeyOrValue[R]):
@@ -96,8 +98,10 @@ class OnKey(KeyOrValue[R]):
         return record.key
 
     @staticmethod
-    def updated(record: _Rec, schema: Schema | None, value: Any) -> _Rec:
-        return record.new_record(key_schema=schema, key=value)
+    def updated(record: _Rec, schema: Schema | None, value: Any, headers: Headers | None = None) -> _Rec:
+        if headers is None:
+            return record.new_record(key_schema=schema, key=value)
+        return record.new_record(key_schema=schema, key=value, headers=headers)
 
 
 class OnValue(KeyOrValue[R]):
@@ -114,8 +118,10 @@ class OnValue(KeyOrValue[R]):
         return record.value
 
     @staticmethod
-    def updated(record: _Rec, schema: Schema | None, value: Any) -> _Rec:
-        return record.new_record(value_schema=schema, value=value)
+    def updated(record: _Rec, schema: Schema | None, value: Any, headers: Headers | None = None) -> _Rec:
+        if headers is None:
+            return record.new_record(value_schema=schema, value=value)
+        return record.new_record(value_schema=schema, value=value, headers=headers)
 
 
 # --- requirements -------------------------------------------------------------------------------------
@@ -571,12 +577,3 @@ def logical_name(schema: Schema | None) -> str | None:
     if schema is None or schema.name is None:
         return None
     return schema.name if schema.name.startswith("org.apache.kafka.connect.data.") else None
-
-
-def is_struct_schema(schema: Schema | None) -> bool:
-    return schema is not None and schema.type is Type.STRUCT
-
-
-def as_props(props: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict of the configured properties (so ``ConfigDef.parse`` sees a stable mapping)."""
-    return dict(props)

@@ -101,7 +101,7 @@ class HeaderFrom(KeyOrValue[R]):
             if self._move:
                 moved = {f for _, f in self._pairs}
                 mapping = {k: v for k, v in mapping.items() if k not in moved}
-            return self.updated(record, None, mapping).new_record(headers=headers)
+            return self.updated(record, None, mapping, headers)
         struct = require_struct(value, "header " + ("move" if self._move else "copy"))
         plan = self._cache.get(struct.schema)
         if plan is None:
@@ -113,7 +113,7 @@ class HeaderFrom(KeyOrValue[R]):
         if not self._move:
             return record.new_record(headers=headers)
         updated = Struct(updated_schema, {name: get(name) for name in kept})
-        return self.updated(record, updated_schema, updated).new_record(headers=headers)
+        return self.updated(record, updated_schema, updated, headers)
 
     def _plan(self, schema: Schema) -> _Plan:
         fields: list[tuple[str, str, Schema]] = []

@@ -79,6 +79,8 @@ class FileStreamSourceTask(SourceTask):
         self._batch = 2000
         self._position = 0
         self._pending = b""
+        self._lines: list[bytes] = []
+        self._lock = threading.Lock()
 
     def version(self) -> str:
         return VERSION
@@ -118,21 +120,28 @@ class FileStreamSourceTask(SourceTask):
         return True
 
     def poll(self) -> list[SourceRecord] | None:
-        if self._file is None and not self._open():
-            self._stop.wait(0.5)
-            return None
-        assert self._file is not None
-        chunk = self._file.read1(1 << 20) if hasattr(self._file, "read1") else self._file.read(1 << 16)
-        if not chunk:
-            self._stop.wait(0.1)
-            return None
-        data = self._pending + chunk
-        lines = data.split(b"\n")
-        self._pending = lines.pop()
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            if not self._lines:
+                if self._file is None and not self._open():
+                    self._stop.wait(0.5)
+                    return None
+                assert self._file is not None
+                chunk = (
+                    self._file.read1(1 << 20) if hasattr(self._file, "read1") else self._file.read(1 << 16)
+                )
+                if not chunk:
+                    self._stop.wait(0.1)
+                    return None
+                lines = (self._pending + chunk).split(b"\n")
+                self._pending = lines.pop()
+                self._lines = lines
+            batch, self._lines = self._lines[: self._batch], self._lines[self._batch :]
         records: list[SourceRecord] = []
         partition = {"filename": self._filename}
         position = self._position
-        for raw in lines:
+        for raw in batch:
             position += len(raw) + 1
             line = raw[:-1] if raw.endswith(b"\r") else raw
             records.append(
@@ -151,12 +160,19 @@ class FileStreamSourceTask(SourceTask):
         return records or None
 
     def stop(self) -> None:
+        """Signal; the file is closed once a poll() in progress has returned (never blocks long)."""
         self._stop.set()
+        if self._lock.acquire(timeout=1):
+            try:
+                self._close_file()
+            finally:
+                self._lock.release()
+
+    def _close_file(self) -> None:
+        f: Any = self._file
+        self._file = None
+        if f is not None and f is not getattr(sys.stdin, "buffer", None):
+            f.close()
 
     def commit(self) -> None:
         pass
-
-    def __del__(self) -> None:
-        f: Any = self._file
-        if f is not None and f is not getattr(sys.stdin, "buffer", None):
-            f.close()

@@ -142,9 +142,10 @@ def test_group_failover_resumes_at_committed_offsets(
     time.sleep(0.5)
 
     ended_at = leader.close() if ending == "close" else leader.kill()
-    taken_at = other.wait_until(
+    other.wait_until(
         lambda: other.assignment == list(range(PARTITIONS)), session_ms / 1000 + 15, "b to own all partitions"
     )
+    taken_at = other.of("assigned")[-1].t  # when b reported owning all four (events are time-stamped)
     takeover_s = taken_at - ended_at
     print(f"{client}/{ending}: b owned all partitions {takeover_s:.2f}s after a's end")
     time.sleep(0.5)  # the survivor keeps consuming the stream for a while
@@ -167,7 +168,7 @@ def test_group_failover_resumes_at_committed_offsets(
     # -- the survivor started a's partitions where a's commits left them
     a_committed = leader.committed()
     a_last = {p: max(o for q, o, _ in leader.records() if q == p) for p in victim_parts}
-    b_first = first_offsets_after(other, taken_at - 0.001)
+    b_first = first_offsets_after(other, taken_at)
     for p in victim_parts:
         assert p in b_first, f"b never consumed taken-over partition {p}: {other.describe()}"
         if ending == "close":  # a committed everything it processed, then left

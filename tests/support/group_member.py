@@ -15,6 +15,7 @@ Output: one JSON object per line on stdout, flushed at once:
     {"ev": "committed", "offsets": {"0": next_offset, ...}}
     {"ev": "error", "msg": "..."}                      # a consumer or commit error (the test fails on it)
     {"ev": "closed"}
+With HEADRACE_MEMBER_DEBUG=1 in the environment the client library's debug log goes to stderr.
 Input: the line ``close`` on stdin makes it leave the group cleanly (the client's close()/stop()) and exit 0.
 """
 
@@ -23,8 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 import threading
+import time
 from typing import Any
 
 _out_lock = threading.Lock()
@@ -80,6 +84,7 @@ def run_confluent(args: argparse.Namespace, stop: Stop) -> None:
             "auto.offset.reset": "error",
             "partition.assignment.strategy": args.assignor,
             "fetch.wait.max.ms": 100,
+            **({"debug": "cgrp"} if os.environ.get("HEADRACE_MEMBER_DEBUG") else {}),
         }
     )
     tracker = Tracker()
@@ -119,7 +124,6 @@ def run_kafka_python(args: argparse.Namespace, stop: Stop) -> None:
     from kafka.errors import KafkaError
 
     c = KafkaConsumer(
-        args.topic,
         bootstrap_servers=args.bootstrap,
         group_id=args.group,
         client_id=args.client_id,
@@ -129,6 +133,12 @@ def run_kafka_python(args: argparse.Namespace, stop: Stop) -> None:
         auto_offset_reset="none",
         fetch_max_wait_ms=100,
     )
+    # Know the topic's partitions before joining. Otherwise kafka-python 3.0.12 joins with no partition
+    # metadata (empty assignment), rejoins as soon as the metadata arrives, and sometimes never applies the
+    # second SyncGroup's assignment nor resumes heartbeats (a client hang, seen ~1 in 8 runs).
+    while not c.partitions_for_topic(args.topic) and not stop:
+        time.sleep(0.05)
+    c.subscribe([args.topic])
     tracker = Tracker()
     emit("started")
     try:
@@ -209,6 +219,8 @@ def main() -> None:
     ap.add_argument("--max-records", type=int, default=50)
     ap.add_argument("--assignor", default="range", help="confluent only: partition.assignment.strategy")
     args = ap.parse_args()
+    if os.environ.get("HEADRACE_MEMBER_DEBUG"):  # client library logs to stderr, for post-mortems
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     stop = Stop()
     try:
         if args.client == "confluent":
