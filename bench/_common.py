@@ -286,8 +286,13 @@ def running_broker(
 
 
 def renice(pid: int, nice: int) -> bool:
-    """Set the nice value of every thread of process ``pid`` (Linux nice values are per thread;
-    threads created later inherit from their creator). False if not permitted."""
+    """Set the nice value of every thread of process ``pid`` and of its session's scheduling group.
+
+    Linux nice values are per thread (threads created later inherit from their creator), and with
+    autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``) the CPU is first shared
+    between sessions, so the session's group nice (``/proc/PID/autogroup``) matters most.
+    False if not permitted (negative values need root / CAP_SYS_NICE).
+    """
     try:
         tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
     except OSError:
@@ -298,12 +303,19 @@ def renice(pid: int, nice: int) -> bool:
             os.setpriority(os.PRIO_PROCESS, tid, nice)
         except OSError:
             ok = False
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write(str(nice))
+    except OSError:
+        pass  # no autogroup scheduling here: the thread nice values are what counts
     return ok
 
 
 def set_priority(nice: int) -> None:
-    """Raise this benchmark's priority (negative nice needs root / CAP_SYS_NICE) so that other jobs on a
-    shared machine disturb the measurement less. Call it before any client (and its threads) exists."""
+    """Give this benchmark (its session) and the brokers it starts nice value ``nice`` so that other
+    jobs on a shared machine disturb the measurement less. Call it before any client thread exists.
+    With autogroup scheduling this changes this whole terminal session's group: run the benchmark
+    under ``setsid`` to keep it to the benchmark."""
     global _NICE
     if nice == 0:
         return

@@ -462,9 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--nice",
         type=int,
-        default=-10,
-        help="nice value for this client and the brokers it starts (default -10 when permitted, so that "
-        "other jobs on a shared machine disturb less; 0 = leave alone)",
+        default=0,
+        help="nice value for this client (and its session) and the brokers it starts, e.g. -10 on a "
+        "shared machine (needs root; see bench/README.md)",
     )
     ap.add_argument("--json", action="store_true", help="print results as JSON on stdout instead of text")
     args = ap.parse_args(argv)

@@ -515,7 +515,7 @@ def _source_phase(
             s.get("thread_cpu"),
             profile_dir is not None,
         )
-        print(r.line(), flush=True)
+        _out(r.line())
         out.append(r)
     return out
 
@@ -566,14 +566,21 @@ def _sink_phase(
             thread_cpu_s=s.get("thread_cpu"),
             profiled=profile_dir is not None,
         )
-        print(r.line(), flush=True)
+        _out(r.line())
         out.append(r)
     return out
 
 
+_RESULTS_TO_STDERR = False  # --json: stdout carries the JSON only
+
+
+def _out(text: str) -> None:
+    print(text, file=sys.stderr if _RESULTS_TO_STDERR else sys.stdout, flush=True)
+
+
 def _print_profile(path: Path, label: str) -> None:
     text = summarize_folded(path, top=25).replace("busy broker thread", "busy worker thread")
-    print(f"\n== py-spy: worker hot spots, {label} ({path}) ==\n{text}\n", flush=True)
+    _out(f"\n== py-spy: worker hot spots, {label} ({path}) ==\n{text}\n")
 
 
 def summary(results: list[TaskResult]) -> str:
@@ -664,6 +671,8 @@ def main() -> int:
     args = p.parse_args()
     if args.quick:
         args.records = 100_000
+    global _RESULTS_TO_STDERR
+    _RESULTS_TO_STDERR = args.json
     if args.records % args.tasks:
         raise SystemExit("--records must be a multiple of --tasks")
     log(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus")

@@ -96,7 +96,7 @@ def test_list_and_describe_consumer_groups(broker: BrokerUnderTest, topic: str) 
             actual = sorted((tp.topic, tp.partition) for tp in c.assignment())
             assert described == actual, f"member {i}: DescribeGroups says {described}, consumer owns {actual}"
 
-    # After both members left: Empty, no members, still listed (it has no offsets, but it has a generation).
+    # After both members left (LeaveGroup): Empty, no members.
     desc = a.describe_consumer_groups([live], request_timeout=10)[live].result(15)
     assert desc.state == ConsumerGroupState.EMPTY and desc.members == []
 
