@@ -80,6 +80,7 @@ def consumer_config(
         "enable.auto.offset.store": "false",
         "auto.offset.reset": "earliest",
         "queued.min.messages": "20000",
+        "fetch.queue.backoff.ms": "10",  # librdkafka's 1 s default stalls a fast sink after each batch
         "fetch.wait.max.ms": "100",
     }
     conf.update(worker.prefixed("consumer."))

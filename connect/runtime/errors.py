@@ -56,6 +56,13 @@ class ConsumedRecord:
     headers: list[tuple[str, bytes | None]] | None
 
 
+def _class_name(obj: Any) -> str:
+    if obj is None:
+        return ""
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 class ErrorReporter:
     def report(self, stage: Stage, exc: BaseException, record: ConsumedRecord | None, source: Any) -> None:
         raise NotImplementedError
@@ -106,7 +113,7 @@ class DeadLetterQueueReporter(ErrorReporter):
             return
         headers = list(record.headers or [])
         if self.context_headers:
-            cause = exc.__cause__ or exc
+            cause = exc
             ctx = {
                 "__connect.errors.topic": record.topic,
                 "__connect.errors.partition": str(record.partition),
@@ -114,8 +121,8 @@ class DeadLetterQueueReporter(ErrorReporter):
                 "__connect.errors.connector.name": self.connector,
                 "__connect.errors.task.id": str(self.task),
                 "__connect.errors.stage": stage.value,
-                "__connect.errors.class.name": type(source).__name__ if source is not None else "",
-                "__connect.errors.exception.class.name": type(cause).__name__,
+                "__connect.errors.class.name": _class_name(source),
+                "__connect.errors.exception.class.name": _class_name(cause),
                 "__connect.errors.exception.message": str(cause),
                 "__connect.errors.exception.stacktrace": "".join(
                     traceback.format_exception(type(cause), cause, cause.__traceback__)

@@ -50,6 +50,7 @@ class HerderBase(Herder):
         self.offset_store = offset_store
         self._cluster_id: str | None = None
         self._cluster_id_retry = 0.0
+        self._admin_client: AdminClient | None = None
 
     @property
     def worker_id(self) -> str:
@@ -60,8 +61,9 @@ class HerderBase(Herder):
             if time.monotonic() < self._cluster_id_retry:
                 return ""
             try:
-                admin = AdminClient(clients.admin_config(self.worker.config))
-                self._cluster_id = admin.describe_cluster(request_timeout=3).result(3).cluster_id or ""
+                self._cluster_id = (
+                    self._admin().describe_cluster(request_timeout=3).result(3).cluster_id or ""
+                )
             except Exception as exc:
                 self._cluster_id_retry = time.monotonic() + 30  # do not stall GET / while Kafka is down
                 log.warning("cannot read the Kafka cluster id: %s", exc)
@@ -147,7 +149,10 @@ class HerderBase(Herder):
     # -- offsets (KIP-875) -----------------------------------------------------------------------------
 
     def _admin(self) -> AdminClient:
-        return AdminClient(clients.admin_config(self.worker.config))
+        """One AdminClient for the herder's lifetime (a temporary one drops requests in flight)."""
+        if self._admin_client is None:
+            self._admin_client = AdminClient(clients.admin_config(self.worker.config))
+        return self._admin_client
 
     def read_offsets(self, name: str, config: Mapping[str, str]) -> ConnectorOffsets:
         if self.connector_type_of(config) == "sink":

@@ -156,22 +156,30 @@ class TaskOffsetReader(OffsetStorageReader):
 class OffsetStorageWriter:
     """Collects the latest offset per source partition and writes snapshots (Kafka's OffsetStorageWriter).
 
-    Flow on the task thread: ``offset()`` for every record dispatched; at commit time
-    ``begin_flush()`` takes a snapshot (returns False if nothing changed), the caller waits until every
-    record dispatched before the snapshot is acknowledged, then ``do_flush()`` makes the snapshot
-    durable — or ``cancel_flush()`` puts it back when the acknowledgement failed.
+    Flow on the task thread: ``offset()`` for every record dispatched (cheap: nothing is serialized
+    until a flush); at commit time ``begin_flush()`` takes a snapshot (returns False if nothing
+    changed), the caller waits until every record dispatched before the snapshot is acknowledged,
+    then ``do_flush()`` serializes and makes the snapshot durable — or ``cancel_flush()`` puts it back
+    when the acknowledgement failed.
     """
 
     def __init__(self, store: OffsetBackingStore, connector: str) -> None:
         self._store = store
         self._connector = connector
-        self._data: dict[bytes, bytes | None] = {}
-        self._to_flush: dict[bytes, bytes | None] | None = None
+        self._data: dict[Any, tuple[Mapping[str, Any], Mapping[str, Any] | None]] = {}
+        self._to_flush: dict[Any, tuple[Mapping[str, Any], Mapping[str, Any] | None]] | None = None
+        self._last_partition: Mapping[str, Any] | None = None
+        self._last_key: Any = None
 
     def offset(self, partition: Mapping[str, Any] | None, offset: Mapping[str, Any] | None) -> None:
         if partition is None:
             return
-        self._data[offset_key(self._connector, partition)] = None if offset is None else _dumps(dict(offset))
+        if partition is self._last_partition:  # tasks usually reuse one partition dict per batch
+            key = self._last_key
+        else:
+            key = self._last_key = _freeze(partition)
+            self._last_partition = partition
+        self._data[key] = (partition, offset)
 
     def begin_flush(self) -> bool:
         if self._to_flush is not None:
@@ -183,7 +191,10 @@ class OffsetStorageWriter:
 
     def do_flush(self) -> int:
         assert self._to_flush is not None
-        snapshot = self._to_flush
+        snapshot = {
+            offset_key(self._connector, p): None if o is None else _dumps(dict(o))
+            for p, o in self._to_flush.values()
+        }
         try:
             self._store.set(snapshot)
         except Exception:
@@ -196,3 +207,16 @@ class OffsetStorageWriter:
         if self._to_flush is not None:
             self._to_flush.update(self._data)
             self._data, self._to_flush = self._to_flush, None
+
+
+def _freeze(partition: Mapping[str, Any]) -> Any:
+    """A hashable, order-independent form of a partition dict (nested dicts and lists included)."""
+    return tuple(sorted((k, _freeze_value(v)) for k, v in partition.items()))
+
+
+def _freeze_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return _freeze(value)
+    if isinstance(value, list | tuple):
+        return tuple(_freeze_value(v) for v in value)
+    return value

@@ -38,6 +38,7 @@ class TransformationChain:
     def __init__(self, steps: list[_Step]) -> None:
         self._steps = steps
         self.aliases = [s.alias for s in steps]
+        self.current: Any = None  # the transformation last applied (for error reports)
 
     def __bool__(self) -> bool:
         return bool(self._steps)
@@ -49,6 +50,7 @@ class TransformationChain:
                 return None
             if step.predicate is not None and step.predicate.test(current) == step.negate:
                 continue
+            self.current = step.transform
             current = step.transform.apply(current)
         return current
 

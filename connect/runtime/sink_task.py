@@ -121,6 +121,8 @@ class WorkerSinkTask(WorkerTask):
         self._paused_by_task: set[TopicPartition] = set()
         self._paused_all = False
         self._retry_batch: list[SinkRecord] | None = None
+        self._retry_offsets: dict[tuple[str, int], int] = {}
+        self._topics_seen: set[str] = set()
         self._retry_at = 0.0
         self._raw: dict[tuple[str, int, int], ConsumedRecord] = {}
         self.errant_reporter = _ErrantReporter(self) if errors.tolerate_all else None
@@ -185,35 +187,43 @@ class WorkerSinkTask(WorkerTask):
             self._apply_rewinds()
             if self._retry_batch is not None:
                 if self._clock() >= self._retry_at:
-                    self._deliver(self._retry_batch)
+                    self._deliver(self._retry_batch, self._retry_offsets)
                 else:
                     self.consumer.consume(1, min(0.2, max(self._retry_at - self._clock(), 0)))
             else:
                 messages = self.consumer.consume(self.batch_size, 0.5)
                 if messages:
-                    self._deliver(self._convert(messages))
+                    self._deliver(*self._convert(messages))
             if self.context.commit_requested or self._clock() >= self._next_commit:
                 self.context.commit_requested = False
                 self.commit_offsets()
 
-    def _convert(self, messages: list[Any]) -> list[SinkRecord]:
+    def _convert(self, messages: list[Any]) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
+        """Convert and transform a consumed batch. Returns the records for put() and, per partition, the
+        offset after the batch's last message (skipped ones included), applied once put() succeeded."""
         key_conv = self.converters.key.to_connect_data
         value_conv = self.converters.value.to_connect_data
         header_conv = self.converters.header.to_connect_header
-        chain = self.chain
-        offsets = self.current_offsets
+        chain = self.chain if self.chain else None
+        offsets: dict[tuple[str, int], int] = {}
         tolerate = self.errors.tolerate_all
         records: list[SinkRecord] = []
         append = records.append
         for msg in messages:
             err = msg.error()
             if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise ConnectException(f"consumer error: {err}")
+                if err.fatal():
+                    raise ConnectException(f"consumer error: {err}")
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("Task %s: consumer: %s", self.id, err.str())
+                continue
             topic = msg.topic()
             partition = msg.partition()
             offset = msg.offset()
+            offsets[(topic, partition)] = offset + 1
+            if topic not in self._topics_seen:
+                self._topics_seen.add(topic)
+                self.listener.on_topic_used(self.id.connector, topic)
             raw_headers = msg.headers()
             stage = Stage.KEY_CONVERTER
             try:
@@ -240,7 +250,7 @@ class WorkerSinkTask(WorkerTask):
                     _TS_TYPES.get(ts_type, TimestampType.NO_TIMESTAMP_TYPE),
                     headers,
                 )
-                if chain:
+                if chain is not None:
                     stage = Stage.TRANSFORMATION
                     record = chain.apply(record)  # type: ignore[arg-type,assignment]
             except Exception as exc:
@@ -253,14 +263,13 @@ class WorkerSinkTask(WorkerTask):
                     msg.value(),
                     list(raw_headers) if raw_headers else None,
                 )
+                source = self._stage_class(stage)
                 if isinstance(exc, RetriableException):
-                    ok, record = self.errors.run(stage, partial(self._convert_one, msg), raw, None)
+                    ok, record = self.errors.run(stage, partial(self._convert_one, msg), raw, source)
                     if not ok:
-                        offsets[TopicPartition(topic, partition)] = offset + 1
                         continue
                 else:
-                    self.errors.fail(stage, exc, raw, None)
-                    offsets[TopicPartition(topic, partition)] = offset + 1
+                    self.errors.fail(stage, exc, raw, source)
                     continue
             if record is not None:
                 if tolerate:
@@ -274,9 +283,19 @@ class WorkerSinkTask(WorkerTask):
                         list(raw_headers) if raw_headers else None,
                     )
                 append(record)
-            else:
-                offsets[TopicPartition(topic, partition)] = offset + 1
-        return records
+        return records, offsets
+
+    def _stage_class(self, stage: Stage) -> Any:
+        """The object whose class ran at ``stage`` (reported in __connect.errors.class.name)."""
+        if stage == Stage.KEY_CONVERTER:
+            return self.converters.key
+        if stage == Stage.VALUE_CONVERTER:
+            return self.converters.value
+        if stage == Stage.HEADER_CONVERTER:
+            return self.converters.header
+        if stage == Stage.TRANSFORMATION:
+            return self.chain.current
+        return self.task
 
     def _convert_one(self, msg: Any) -> SinkRecord | None:
         topic = msg.topic()
@@ -306,7 +325,7 @@ class WorkerSinkTask(WorkerTask):
             (record.original_topic, record.original_kafka_partition or 0, record.original_kafka_offset)
         )
 
-    def _deliver(self, records: list[SinkRecord]) -> None:
+    def _deliver(self, records: list[SinkRecord], batch_offsets: dict[tuple[str, int], int]) -> None:
         try:
             self.task.put(records)
         except RetriableException as exc:
@@ -319,6 +338,7 @@ class WorkerSinkTask(WorkerTask):
                 exc,
             )
             self._retry_batch = records
+            self._retry_offsets = batch_offsets
             self._retry_at = self._clock() + timeout / 1000
             self._pause_all(True)
             return

@@ -71,6 +71,7 @@ class FileStreamSinkTask(SinkTask):
     def put(self, records: list[SinkRecord]) -> None:
         assert self._out is not None
         self._out.write("".join(f"{r.value}\n" for r in records))
+        self._out.flush()  # lines reach the file at once (as Kafka's sink); flush() also fsyncs
 
     def flush(self, current_offsets: Mapping[TopicPartition, int]) -> None:
         if self._out is not None:

@@ -54,6 +54,7 @@ def kafka_error(exc: BaseException) -> KafkaError:
 # ------------------------------------------------------------------------------------ consumer groups
 
 
+@pytest.mark.xfail_tansu("ListGroups omits a Stable consumer group")
 def test_list_and_describe_consumer_groups(broker: BrokerUnderTest, topic: str) -> None:
     bs = broker.bootstrap
     create_topic(bs, topic, partitions=PARTITIONS)
@@ -101,6 +102,7 @@ def test_list_and_describe_consumer_groups(broker: BrokerUnderTest, topic: str) 
     assert desc.state == ConsumerGroupState.EMPTY and desc.members == []
 
 
+@pytest.mark.xfail_tansu("describes an unknown group as Empty, not Dead")
 def test_describe_unknown_group_is_dead(broker: BrokerUnderTest) -> None:
     """Kafka answers DescribeGroups (v0-v5) for a group it does not know with state Dead, no members."""
     g = f"never-seen-{uuid.uuid4().hex[:8]}"
@@ -109,6 +111,7 @@ def test_describe_unknown_group_is_dead(broker: BrokerUnderTest) -> None:
     assert desc.state == ConsumerGroupState.DEAD and desc.members == []
 
 
+@pytest.mark.xfail_tansu("DeleteGroups deletes a group that still has members")
 def test_delete_consumer_groups(broker: BrokerUnderTest, topic: str) -> None:
     bs = broker.bootstrap
     create_topic(bs, topic, partitions=PARTITIONS)
@@ -155,6 +158,7 @@ def test_describe_cluster(broker: BrokerUnderTest) -> None:
     assert list(md.brokers) == [node.id]
 
 
+@pytest.mark.xfail_tansu("kcat's ApiVersions v3 request fails (read underflow)")
 def test_kcat_metadata_list(broker: BrokerUnderTest, topic: str) -> None:
     kcat = kcat_binary()
     if kcat is None:
@@ -185,6 +189,7 @@ def test_kcat_metadata_list(broker: BrokerUnderTest, topic: str) -> None:
 # ------------------------------------------------------------------------------------ delete records
 
 
+@pytest.mark.xfail_tansu("DeleteRecords not served")
 def test_delete_records_moves_low_watermark(broker: BrokerUnderTest, topic: str) -> None:
     bs = broker.bootstrap
     create_topic(bs, topic, partitions=2)
@@ -273,6 +278,7 @@ def alter(
     a.incremental_alter_configs([res], request_timeout=10, validate_only=validate_only)[res].result(15)
 
 
+@pytest.mark.xfail_tansu("DescribeConfigs lacks retention.ms")
 def test_incremental_alter_configs(broker: BrokerUnderTest, topic: str) -> None:
     bs = broker.bootstrap
     create_topic(bs, topic, partitions=1)
@@ -322,6 +328,7 @@ def test_incremental_alter_configs(broker: BrokerUnderTest, topic: str) -> None:
 # --------------------------------------------------------------------------------------- kafka-python
 
 
+@pytest.mark.xfail_tansu("ListGroups reports group state Unknown")
 def test_kafka_python_admin_groups(broker: BrokerUnderTest, topic: str) -> None:
     """kafka-python 3's KafkaAdminClient: ``list_groups``, ``describe_groups``, ``list_group_offsets``
     (the 2.x names ``list_consumer_groups`` etc. were renamed)."""
