@@ -251,7 +251,11 @@ def running_broker(
         if not ok:
             raise RuntimeError(f"headrace broker not available (python -m connect.cli broker --help: {why})")
         data_dir = Path(tempfile.mkdtemp(prefix="headrace-bench-", dir=data_root))
-        server = start_headrace_broker(data_dir=data_dir)
+        try:
+            server = start_headrace_broker(data_dir=data_dir)
+        except BaseException:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            raise
     elif name == "tansu":
         server = start_tansu()
     else:
@@ -283,6 +287,8 @@ def running_broker(
         server.cleanup()
         if data_dir is not None:
             shutil.rmtree(data_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # cleanup() only removes directories; the log is a file
+            server.log_path.unlink()
 
 
 def renice(pid: int, nice: int) -> bool:

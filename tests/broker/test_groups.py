@@ -312,7 +312,7 @@ def test_static_member_restart_takes_its_partitions_back_without_rebalance(
     try:
         a.subscribe([topic])
         b.subscribe([topic])
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 10
         while not (len(owned(a)) == 2 and len(owned(b)) == 2):
             assert time.monotonic() < deadline, f"no 2/2 split: a {owned(a)}, b {owned(b)}"
             a.poll(0.05)
@@ -362,7 +362,7 @@ def test_second_static_member_with_same_instance_id_fences_the_first(
     second = static_consumer(bs, group, "X", session_ms)
     try:
         first.subscribe([topic])
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 10
         while owned(first) != list(range(PARTITIONS)):
             assert time.monotonic() < deadline, f"first consumer never owned all partitions: {owned(first)}"
             first.poll(0.05)

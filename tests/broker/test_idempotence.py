@@ -16,19 +16,22 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 
-from tests.support.brokers import STARTED, HeadraceBrokers
+from tests.support.batches import record_batch
+from tests.support.brokers import STARTED, BrokerUnderTest, HeadraceBrokers
 from tests.support.clients import consume_confluent, create_topic
+from tests.support.kafkawire import WireConnection
 from tests.support.proxy import PRODUCE, DroppingProxy, every_nth_produce
 from tests.support.servers import ServerProcess, free_port, start_headrace_broker
 
-pytestmark = pytest.mark.headrace_only
-
 PARTITIONS = 2
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_PRODUCER_EPOCH = 47
 
 
 @dataclass
@@ -137,6 +140,7 @@ def read_back(bootstrap: str, topic: str, expected: int) -> dict[int, list[tuple
     return out
 
 
+@pytest.mark.headrace_only
 def test_idempotent_producer_retries_write_each_message_once(proxied: Any, topic: str) -> None:
     env = proxied(every_nth_produce(4, limit=4))
     create_topic(env.bootstrap, topic, partitions=PARTITIONS)
@@ -158,6 +162,7 @@ def test_idempotent_producer_retries_write_each_message_once(proxied: Any, topic
             assert delivered[i] == (p, o), f"message {i} at {p}/{o}, its delivery report said {delivered[i]}"
 
 
+@pytest.mark.headrace_only
 def test_without_idempotence_the_proxy_causes_duplicates(proxied: Any, topic: str) -> None:
     """The control experiment: the retries forced by the proxy really write twice when the broker cannot
     recognise them."""
@@ -175,6 +180,7 @@ def test_without_idempotence_the_proxy_causes_duplicates(proxied: Any, topic: st
     assert dups, "no duplicates: the proxy did not force any retry"
 
 
+@pytest.mark.headrace_only
 def test_idempotent_retry_after_broker_sigkill_is_deduplicated(proxied: Any, topic: str) -> None:
     """A Produce is written but its response is lost; the broker is SIGKILLed and restarted before the
     producer retries. The restarted broker must rebuild the producer's sequence state from its log and
@@ -221,3 +227,81 @@ def test_idempotent_retry_after_broker_sigkill_is_deduplicated(proxied: Any, top
     for part, recs in log.items():
         for o, i in recs:
             assert delivered[i] == (part, o), f"message {i} at {part}/{o}, delivery report {delivered[i]}"
+
+
+# ------------------------------------------------------------------------------- sequence rules, raw
+
+
+def init_producer_id(conn: WireConnection, producer_id: int = -1, epoch: int = -1) -> tuple[int, int]:
+    from kio.schema.init_producer_id.v4.request import InitProducerIdRequest
+
+    resp = conn.request(
+        22,
+        4,
+        InitProducerIdRequest(
+            transactional_id=None,
+            transaction_timeout=timedelta(seconds=60),
+            producer_id=producer_id,
+            producer_epoch=epoch,
+        ),
+    )
+    assert resp.error_code == 0, resp
+    return int(resp.producer_id), int(resp.producer_epoch)
+
+
+def produce_raw(conn: WireConnection, topic: str, batch: bytes) -> tuple[int, int]:
+    """Produce v8 of one batch to partition 0 with acks=all; returns (error code, base offset)."""
+    from kio.schema.produce.v8.request import PartitionProduceData, ProduceRequest, TopicProduceData
+
+    req = ProduceRequest(
+        transactional_id=None,
+        acks=-1,
+        timeout=timedelta(seconds=10),
+        topic_data=(
+            TopicProduceData(name=topic, partition_data=(PartitionProduceData(index=0, records=batch),)),
+        ),
+    )
+    resp = conn.request(0, 8, req)
+    (t,) = resp.responses
+    (p,) = t.partition_responses
+    return int(p.error_code), int(p.base_offset)
+
+
+def test_sequence_rules_on_the_wire(broker: BrokerUnderTest, topic: str) -> None:
+    """What an idempotent producer relies on, request by request: a retried batch is acknowledged with
+    its original offset and not appended (also when it is not the latest of the producer's last five),
+    a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch is INVALID_PRODUCER_EPOCH, a new
+    epoch starts at sequence 0; rejected batches change nothing."""
+    create_topic(broker.bootstrap, topic, partitions=1)
+    with WireConnection(broker.host, broker.port) as conn:
+        pid, epoch = init_producer_id(conn)
+
+        def batch(seq: int, *values: str, ep: int | None = None) -> bytes:
+            return record_batch(
+                [v.encode() for v in values],
+                producer_id=pid,
+                producer_epoch=epoch if ep is None else ep,
+                base_sequence=seq,
+            )
+
+        assert produce_raw(conn, topic, batch(0, "a", "b", "c")) == (0, 0)
+        assert produce_raw(conn, topic, batch(0, "a", "b", "c")) == (0, 0), "retry of the last batch"
+        assert produce_raw(conn, topic, batch(3, "d", "e")) == (0, 3)
+        assert produce_raw(conn, topic, batch(5, "f")) == (0, 5)
+        assert produce_raw(conn, topic, batch(0, "a", "b", "c")) == (0, 0), "retry of an older batch"
+        assert produce_raw(conn, topic, batch(3, "d", "e")) == (0, 3), "retry of an older batch"
+        code, _ = produce_raw(conn, topic, batch(9, "gap"))
+        assert code == OUT_OF_ORDER_SEQUENCE_NUMBER, f"a sequence gap was answered with {code}"
+        assert produce_raw(conn, topic, batch(6, "g")) == (0, 6), "the gap must not have moved anything"
+
+        bumped_pid, new_epoch = init_producer_id(conn, pid, epoch)  # KIP-360 epoch bump
+        assert (bumped_pid, new_epoch) == (pid, epoch + 1)
+        code, _ = produce_raw(conn, topic, batch(4, "new epoch, not at 0", ep=new_epoch))
+        assert code == OUT_OF_ORDER_SEQUENCE_NUMBER, f"a new epoch starting at sequence 4: {code}"
+        assert produce_raw(conn, topic, batch(0, "h", ep=new_epoch)) == (0, 7)
+        code, _ = produce_raw(conn, topic, batch(7, "stale", ep=epoch))
+        assert code == INVALID_PRODUCER_EPOCH, f"a batch of the fenced epoch was answered with {code}"
+        assert produce_raw(conn, topic, batch(1, "i", ep=new_epoch)) == (0, 8)
+
+    got = consume_confluent(broker.bootstrap, topic, [0], 9, drain=0.3)
+    assert [(g.offset, g.value) for g in got] == list(enumerate([v.encode() for v in "abcdefghi"]))

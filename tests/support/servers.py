@@ -92,7 +92,10 @@ class ServerProcess:
         """Stop the process and remove directories this helper created."""
         self.stop()
         for d in self._owned_dirs:
-            shutil.rmtree(d, ignore_errors=True)
+            if d.is_dir():
+                shutil.rmtree(d, ignore_errors=True)
+            else:
+                d.unlink(missing_ok=True)
 
 
 def start_headrace_broker(
