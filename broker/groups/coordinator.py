@@ -251,6 +251,7 @@ class GroupCoordinator:
             return {"error_code": INCONSISTENT_GROUP_PROTOCOL, "member_id": member_id}
         if rebalance_timeout_ms < 0:
             rebalance_timeout_ms = session_timeout_ms
+        new_static = False
         if group_instance_id is not None:
             known = group.static_members.get(group_instance_id)
             if member_id and known is not None and known != member_id:
@@ -269,7 +270,10 @@ class GroupCoordinator:
                         protocols,
                     )
                 group.static_members[group_instance_id] = member_id
-        if not member_id:
+                new_static = True
+        if new_static:
+            pass  # a new static member needs no MEMBER_ID_REQUIRED round trip (KIP-345)
+        elif not member_id:
             new_id = f"{client_id or 'member'}-{uuid.uuid4()}"
             if require_known_member_id:
                 handle = self._loop().call_later(

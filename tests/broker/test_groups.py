@@ -108,7 +108,12 @@ def consumed_through(members: list[MemberProcess], totals: dict[int, int]) -> bo
 @pytest.mark.parametrize("ending", ["close", "sigkill"])
 @pytest.mark.parametrize("client", list(MEMBERS))
 def test_group_failover_resumes_at_committed_offsets(
-    group_broker: GroupBroker, topic: str, tmp_path: Path, client: str, ending: str
+    group_broker: GroupBroker,
+    topic: str,
+    tmp_path: Path,
+    client: str,
+    ending: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Two members split 4 partitions 2/2; the leader leaves (close) or is SIGKILLed; the other member
     owns all 4 within the session timeout (+ margin) and continues from the committed offsets: every
@@ -118,6 +123,7 @@ def test_group_failover_resumes_at_committed_offsets(
     group = f"group-{topic}"
     commit_offsets(bs, group, topic, dict.fromkeys(range(PARTITIONS), 0))
     producer = NumberedProducer(bs, topic, PARTITIONS, rate=200)
+    request.addfinalizer(producer.halt)
     producer.produce_now(50)  # a backlog, then a steady stream while members come and go
 
     library, assignor = MEMBERS[client]

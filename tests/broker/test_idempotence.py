@@ -5,8 +5,9 @@ again. With ``enable.idempotence=true`` the broker must recognise the retries by
 number and acknowledge them with the original offsets: every message exactly once, in order. The same
 proxy without idempotence must produce duplicates, which proves the retries really happened.
 
-Headrace only: the broker advertises the proxy's address (``advertised.listeners``) so the producer's
-connections after the bootstrap Metadata also go through the proxy.
+The proxy tests are headrace only: the broker advertises the proxy's address (``advertised.listeners``) so
+the producer's connections after the bootstrap Metadata also go through the proxy. The sequence rules are
+also checked request by request with hand-built batches (any broker).
 """
 
 from __future__ import annotations

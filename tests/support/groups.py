@@ -286,6 +286,13 @@ class NumberedProducer:
         self._thread.start()
         return self
 
+    def halt(self) -> None:
+        """Stop the background thread without checking anything (cleanup after a failure)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._p.flush(5)
+
     def stop(self) -> dict[int, int]:
         """Stop producing, wait for all deliveries; returns {partition: records produced}."""
         self._stop.set()
