@@ -89,7 +89,7 @@ def producer_config(bootstrap: str, n: int, size: int, args: argparse.Namespace)
     return {
         "bootstrap.servers": bootstrap,
         "acks": "all",
-        "enable.idempotence": False,
+        "enable.idempotence": bool(args.idempotence),
         "compression.type": "none",
         "linger.ms": args.linger_ms,
         "batch.size": args.batch_size,
@@ -103,10 +103,13 @@ def producer_config(bootstrap: str, n: int, size: int, args: argparse.Namespace)
 
 
 def consumer_config(bootstrap: str, args: argparse.Namespace) -> dict[str, object]:
+    import uuid
+
     return {
         "bootstrap.servers": bootstrap,
-        "group.id": "headrace-bench",  # set, but assign() is used: no group coordination
-        "enable.auto.commit": False,
+        # assign() mode: group.id set but unused; --group: a fresh group per run, offsets auto-committed
+        "group.id": f"headrace-bench-{uuid.uuid4().hex[:8]}" if args.group else "headrace-bench",
+        "enable.auto.commit": bool(args.group),
         "enable.auto.offset.store": False,
         "enable.partition.eof": False,
         "auto.offset.reset": "earliest",
@@ -223,7 +226,10 @@ def run_consume(broker: Broker, topic: str, n: int, size: int, rnd: int, args: a
     last_data = time.monotonic()
     cpu = CpuMeter(broker.pid)
     t0 = time.perf_counter()
-    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    if args.group:  # consumer-group mode: subscribe; the clock starts at the first message (join excluded)
+        c.subscribe([topic])
+    else:
+        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     while got < n:
         msgs = consume(min(CHUNK, n - got), 1.0)
         if not msgs:
@@ -236,6 +242,8 @@ def run_consume(broker: Broker, topic: str, n: int, size: int, rnd: int, args: a
         if not t_first:
             t_first = time.perf_counter()
             first_batch = len(msgs)
+            if args.group:
+                t0 = t_first
         # A fresh topic holds offsets 0..n-1 without gaps, so a batch is clean iff it continues at the
         # expected offset and spans exactly len(msgs) offsets; an error event in it breaks that. Only
         # then look at every message (checking each one costs the Python client ~8% at 100 B).
@@ -467,6 +475,16 @@ def main(argv: list[str] | None = None) -> int:
         "shared machine (needs root; see bench/README.md)",
     )
     ap.add_argument("--json", action="store_true", help="print results as JSON on stdout instead of text")
+    ap.add_argument(
+        "--idempotence",
+        action="store_true",
+        help="producer with enable.idempotence=true (InitProducerId + sequence checks on the broker)",
+    )
+    ap.add_argument(
+        "--group",
+        action="store_true",
+        help="consumer subscribes as a group member (join + committed offsets) instead of assign()",
+    )
     args = ap.parse_args(argv)
 
     set_priority(args.nice)

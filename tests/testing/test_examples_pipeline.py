@@ -112,3 +112,11 @@ def _check_pipeline(worker: ConnectWorker, topics: dict[str, str], tmp_path: Pat
 
     numbers = consume_confluent(worker.bootstrap, topics["numbers"], [0], expected=3, timeout=TIMEOUT)
     assert [json.loads(n.value or b"null") for n in numbers[:3]] == [0, 10, 20]
+
+    # Both third-party plugins are listed by the REST API next to the built-ins.
+    listed = {p["class"]: p["type"] for p in worker.json("GET", "/connector-plugins")}
+    assert listed.get("headrace_example_plugin.counter.CounterSourceConnector") == "source", listed
+    uppercase = [c for c in listed if c.endswith("uppercase_sink.UppercaseFileSinkConnector")]
+    assert uppercase and listed[uppercase[0]] == "sink", listed
+    every = {p["class"] for p in worker.json("GET", "/connector-plugins?connectorsOnly=false")}
+    assert any(c.endswith("MultiplyValue") or "Multiply" in c for c in every), sorted(every)
