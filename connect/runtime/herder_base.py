@@ -24,7 +24,7 @@ from connect.runtime.connector_config import (
     mask_config,
     validate,
 )
-from connect.runtime.exceptions import BadRequestError, NotFoundError
+from connect.runtime.exceptions import BadRequestError, HerderError, NotFoundError
 from connect.runtime.herder import Herder
 from connect.runtime.models import (
     ConfigInfos,
@@ -39,6 +39,11 @@ from connect.runtime.plugins import PluginConflictError, PluginNotFoundError, Pl
 from connect.runtime.worker import Worker
 
 log = logging.getLogger("connect.herder")
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
 
 PLUGIN_TYPE_ORDER = ("sink", "source", "converter", "header_converter", "transformation", "predicate")
 
@@ -234,6 +239,41 @@ class HerderBase(Herder):
         except KafkaException as exc:
             raise BadRequestError(f"Failed to alter the offsets of consumer group {group}: {exc}") from None
         return "The offsets for this connector have been altered successfully"
+
+    def metrics_text(self) -> str:
+        """Prometheus text: connector/task states and per-task record and commit counters."""
+        out = [
+            "# HELP headrace_connect_connector_state 1 for the connector's current state.",
+            "# TYPE headrace_connect_connector_state gauge",
+        ]
+        task_lines = []
+        for name in self.connectors():
+            try:
+                status = self.connector_status(name)
+            except HerderError:
+                continue
+            out.append(
+                f'headrace_connect_connector_state{{connector="{_label(name)}",type="{status.type}",'
+                f'state="{status.connector.state}"}} 1'
+            )
+            for t in status.tasks:
+                task_lines.append(
+                    f'headrace_connect_task_state{{connector="{_label(name)}",task="{t.id}",'
+                    f'state="{t.state}"}} 1'
+                )
+        out += [
+            "# HELP headrace_connect_task_state 1 for the task's current state.",
+            "# TYPE headrace_connect_task_state gauge",
+            *task_lines,
+        ]
+        counters: dict[str, list[str]] = {}
+        for tid, values in self.worker.task_metrics():
+            for metric, value in values.items():
+                labels = f'connector="{_label(tid.connector)}",task="{tid.task}"'
+                counters.setdefault(metric, []).append(f"headrace_connect_task_{metric}{{{labels}}} {value}")
+        for metric, lines in sorted(counters.items()):
+            out += [f"# TYPE headrace_connect_task_{metric} counter", *lines]
+        return "\n".join(out) + "\n"
 
     def health(self) -> tuple[bool, str]:
         return True, "Worker has completed startup and is ready to handle requests."

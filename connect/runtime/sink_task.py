@@ -127,6 +127,15 @@ class WorkerSinkTask(WorkerTask):
         self._raw: dict[tuple[str, int, int], ConsumedRecord] = {}
         self.errant_reporter = _ErrantReporter(self) if errors.tolerate_all else None
         self.records_delivered = 0
+        self.offset_commits = 0
+
+    def metrics(self) -> dict[str, int]:
+        return {
+            "records_delivered_total": self.records_delivered,
+            "offset_commits_total": self.offset_commits,
+            "errors_total": self.errors.failed,
+            "records_skipped_total": self.errors.skipped,
+        }
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -374,6 +383,7 @@ class WorkerSinkTask(WorkerTask):
         ]
         if offsets:
             self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.offset_commits += 1
             log.debug("Task %s committed offsets %s", self.id, {str(tp): o for tp, o in to_commit.items()})
 
     # -- rebalance callbacks (task thread, inside consume()) ---------------------------------------

@@ -116,6 +116,18 @@ class WorkerSourceTask(WorkerTask):
         self._topics_seen: set[str] = set()
         self.records_sent = 0
         self.records_polled = 0
+        self.offset_commits = 0
+        self.offset_commit_failures = 0
+
+    def metrics(self) -> dict[str, int]:
+        return {
+            "records_polled_total": self.records_polled,
+            "records_sent_total": self.records_sent,
+            "offset_commits_total": self.offset_commits,
+            "offset_commit_failures_total": self.offset_commit_failures,
+            "errors_total": self.errors.failed,
+            "records_skipped_total": self.errors.skipped,
+        }
 
     def signal_plugin_stop(self) -> None:
         try:
@@ -268,6 +280,7 @@ class WorkerSourceTask(WorkerTask):
         if remaining > 0 or self._send_error is not None:
             if started:
                 self.writer.cancel_flush()
+            self.offset_commit_failures += 1
             log.warning(
                 "Task %s: %d record(s) not acknowledged within offset.flush.timeout.ms; offsets not "
                 "committed this time",
@@ -275,6 +288,7 @@ class WorkerSourceTask(WorkerTask):
                 remaining,
             )
             return False
+        self.offset_commits += 1
         if started:
             count = self.writer.do_flush()
             log.debug("Task %s committed %d source offset(s)", self.id, count)

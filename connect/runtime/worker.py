@@ -332,6 +332,11 @@ class Worker:
                     timeout,
                 )
 
+    def task_metrics(self) -> list[tuple[ConnectorTaskId, dict[str, int]]]:
+        with self._lock:
+            tasks = list(self._tasks.items())
+        return [(tid, wt.metrics()) for tid, wt in sorted(tasks, key=lambda t: (t[0].connector, t[0].task))]
+
     def task_target(self, task_id: ConnectorTaskId) -> TargetState | None:
         with self._lock:
             wt = self._tasks.get(task_id)

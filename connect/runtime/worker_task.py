@@ -135,6 +135,10 @@ class WorkerTask:
         with self._state_changed:
             self._state_changed.wait(timeout)
 
+    def metrics(self) -> dict[str, int]:
+        """Counters for GET /metrics, read from other threads (plain int reads: no lock needed)."""
+        return {}
+
     # -- subclass hooks --------------------------------------------------------------------------
 
     def signal_plugin_stop(self) -> None:
