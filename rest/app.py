@@ -39,6 +39,7 @@ from rest.models import (
     ConfigInfosModel,
     ConfigKeyInfoModel,
     ConnectorConfigBody,
+    ConnectorConfigPatch,
     ConnectorExpansionModel,
     ConnectorInfoModel,
     ConnectorOffsetsModel,
@@ -441,11 +442,9 @@ def create_app(
         _check_name(name)
         config = dict(body.config)
         _check_and_put_name(name, config)
-        _created, info = herder.put_connector_config(name, config, allow_replace=False)
-        if body.initial_state == "PAUSED":
-            herder.pause_connector(name)
-        elif body.initial_state == "STOPPED":
-            herder.stop_connector(name)
+        _created, info = herder.put_connector_config(
+            name, config, allow_replace=False, initial_state=body.initial_state
+        )
         return JSONResponse(info.to_json(), status_code=201, headers={"Location": _location(name)})
 
     @router.get(
@@ -482,6 +481,22 @@ def create_app(
         if created:
             return JSONResponse(info.to_json(), status_code=201, headers={"Location": _location(name)})
         return JSONResponse(info.to_json())
+
+    @router.patch(
+        "/connectors/{name}/config",
+        response_model=ConnectorInfoModel,
+        responses=_WRITE_BODY,
+        summary="Patch a connector's configuration (KIP-477): set keys, null removes a key",
+    )
+    def patch_connector_config(name: str, body: ConnectorConfigPatch) -> Response:
+        _check_name(name)
+        patch = dict(body.root)
+        if patch.get("name") not in (None, name):
+            raise BadRequestError(
+                f"Connector name configuration ({patch['name']}) doesn't match connector name "
+                f"in the URL ({name})"
+            )
+        return JSONResponse(herder.patch_connector_config(name, patch).to_json())
 
     @router.get(
         "/connectors/{name}/status",

@@ -21,6 +21,7 @@ __all__ = [
     "ConfigString",
     "ConfigValueInfoModel",
     "ConnectorConfigBody",
+    "ConnectorConfigPatch",
     "ConnectorExpansionModel",
     "ConnectorInfoModel",
     "ConnectorOffsetModel",
@@ -249,6 +250,10 @@ class CreateConnectorRequest(_Model):
     initial_state: Annotated[
         Literal["RUNNING", "PAUSED", "STOPPED"] | None, BeforeValidator(_upper_if_str)
     ] = Field(default=None, description="KIP-980: the state the new connector starts in (default RUNNING).")
+
+
+class ConnectorConfigPatch(RootModel[dict[str, ConfigString | None]]):
+    """Body of ``PATCH /connectors/{name}/config`` (KIP-477): keys to set; a null value removes the key."""
 
 
 class ConnectorConfigBody(RootModel[dict[str, ConfigString]]):

@@ -52,14 +52,20 @@ class Herder(abc.ABC):
 
     @abc.abstractmethod
     def put_connector_config(
-        self, name: str, config: dict[str, str], allow_replace: bool
+        self, name: str, config: dict[str, str], allow_replace: bool, initial_state: str | None = None
     ) -> tuple[bool, ConnectorInfo]:
         """Create or update a connector. Returns (created, info).
 
         Raises AlreadyExistsError when it exists and ``allow_replace`` is false (POST /connectors) and
         BadRequestError with ``errors`` (field -> messages) and ``validation`` (ConfigInfos JSON) in its
-        body when the config is invalid; nothing is changed then.
+        body when the config is invalid; nothing is changed then. ``initial_state`` (KIP-980: RUNNING,
+        PAUSED or STOPPED) applies to a connector being created: it never runs when created PAUSED/STOPPED.
         """
+
+    @abc.abstractmethod
+    def patch_connector_config(self, name: str, patch: dict[str, str | None]) -> ConnectorInfo:
+        """KIP-477: merge ``patch`` into the stored (unmasked) config — a None value removes the key —
+        validate the result and apply it. NotFoundError / BadRequestError as for a PUT."""
 
     @abc.abstractmethod
     def delete_connector(self, name: str) -> None: ...

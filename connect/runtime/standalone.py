@@ -146,8 +146,18 @@ class StandaloneHerder(HerderBase):
             return self.masked(self._require(name))
 
     def put_connector_config(
-        self, name: str, config: dict[str, str], allow_replace: bool
+        self, name: str, config: dict[str, str], allow_replace: bool, initial_state: str | None = None
     ) -> tuple[bool, ConnectorInfo]:
+        initial = {
+            None: TargetState.STARTED,
+            "RUNNING": TargetState.STARTED,
+            "PAUSED": TargetState.PAUSED,
+            "STOPPED": TargetState.STOPPED,
+        }.get(initial_state)
+        if initial is None:
+            raise BadRequestError(
+                f"Invalid initial state {initial_state!r}: expected RUNNING, PAUSED or STOPPED"
+            )
         with self._lock:
             exists = name in self._configs
             if exists and not allow_replace:
@@ -157,11 +167,22 @@ class StandaloneHerder(HerderBase):
                 self._stop_connector(name)
                 self.status.forget_connector(name)
             self._configs[name] = config
-            self._targets.setdefault(name, TargetState.STARTED)
+            self._targets.setdefault(name, initial)
             self._persist()
             log.info("%s connector %s", "Updated" if exists else "Created", name)
             self._start_connector(name)
             return not exists, self.connector_info(name)
+
+    def patch_connector_config(self, name: str, patch: dict[str, str | None]) -> ConnectorInfo:
+        with self._lock:
+            merged = dict(self._require(name))
+            for key, value in patch.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            _, info = self.put_connector_config(name, merged, allow_replace=True)
+            return info
 
     def delete_connector(self, name: str) -> None:
         with self._lock:

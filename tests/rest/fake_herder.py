@@ -391,7 +391,7 @@ class FakeHerder(Herder):
             return self._mask(self._get(name))
 
     def put_connector_config(
-        self, name: str, config: dict[str, str], allow_replace: bool
+        self, name: str, config: dict[str, str], allow_replace: bool, initial_state: str | None = None
     ) -> tuple[bool, ConnectorInfo]:
         self._enter("put_connector_config", name, allow_replace, write=True)
         with self._lock:
@@ -420,6 +420,8 @@ class FakeHerder(Herder):
                     validation=infos.to_json(),
                 )
             c = _Connector(name, dict(config), plugin)
+            if existing is None and initial_state in ("PAUSED", "STOPPED"):
+                c.state = initial_state
             if existing is not None:
                 c.state = existing.state if existing.state != "FAILED" else "RUNNING"
                 c.offsets = existing.offsets
@@ -431,6 +433,16 @@ class FakeHerder(Herder):
                 c.topics = sorted(set(c.topics) | set(used))
             self._connectors[name] = c
             return existing is None, self._info(c)
+
+    def patch_connector_config(self, name: str, patch: dict[str, str | None]) -> ConnectorInfo:
+        with self._lock:
+            merged = dict(self._get(name).config)
+            for key, value in patch.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+        return self.put_connector_config(name, merged, allow_replace=True)[1]
 
     def delete_connector(self, name: str) -> None:
         self._enter("delete_connector", name, write=True)

@@ -26,6 +26,7 @@ EXPECTED_OPERATIONS = {
     ("delete", "/connectors/{name}"),
     ("get", "/connectors/{name}/config"),
     ("put", "/connectors/{name}/config"),
+    ("patch", "/connectors/{name}/config"),
     ("get", "/connectors/{name}/status"),
     ("get", "/connectors/{name}/tasks"),
     ("get", "/connectors/{name}/tasks/{task}/status"),
@@ -90,6 +91,7 @@ def test_request_bodies_are_described(openapi: dict[str, Any]) -> None:
     assert set(create["required"]) == {"name", "config"}
     for method, path in [
         ("put", "/connectors/{name}/config"),
+    ("patch", "/connectors/{name}/config"),
         ("patch", "/connectors/{name}/offsets"),
         ("put", "/admin/loggers/{logger}"),
         ("put", "/connector-plugins/{plugin}/config/validate"),
