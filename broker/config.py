@@ -112,6 +112,12 @@ class BrokerConfig:
             log_defaults=log_defaults,
             properties=dict(props),
         )
+        try:  # the cleaner's own settings (log.cleaner.*): fail here with a one-line reason
+            from broker.log.cleaner import CleanerConfig
+
+            CleanerConfig.from_broker_properties(props)
+        except Exception as exc:
+            raise BrokerConfigError(str(exc)) from None
         if cfg.offsets_topic_partitions < 1:
             raise BrokerConfigError("offsets.topic.num.partitions: must be >= 1")
         if cfg.num_partitions < 1:

@@ -91,7 +91,7 @@ def test_request_bodies_are_described(openapi: dict[str, Any]) -> None:
     assert set(create["required"]) == {"name", "config"}
     for method, path in [
         ("put", "/connectors/{name}/config"),
-    ("patch", "/connectors/{name}/config"),
+        ("patch", "/connectors/{name}/config"),
         ("patch", "/connectors/{name}/offsets"),
         ("put", "/admin/loggers/{logger}"),
         ("put", "/connector-plugins/{plugin}/config/validate"),
