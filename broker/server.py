@@ -32,6 +32,7 @@ from broker.protocol.codec import ProtocolError
 log = logging.getLogger("broker.server")
 
 MAX_QUEUED_REQUESTS = 100
+BIG_FRAME = 64 * 1024
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -42,7 +43,9 @@ class KafkaConnection(asyncio.Protocol):
         self._apis = server.apis
         self._max_size = server.config.max_request_bytes
         self._buf = bytearray()
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[bytearray] = deque()
+        self._big: bytearray | None = None  # a large frame being received into its own buffer
+        self._filled = 0
         self._busy = False
         self._write_paused = False
         self._read_paused = False
@@ -70,8 +73,23 @@ class KafkaConnection(asyncio.Protocol):
         self._process()
 
     def data_received(self, data: bytes) -> None:
+        """Cut the byte stream into request frames (one copy per frame): small frames are sliced out of a
+        shared buffer; a large frame (>= 64 KiB) gets its own buffer that later chunks are copied into."""
+        big = self._big
+        if big is not None:
+            need = len(big) - self._filled
+            n = len(data)
+            if n < need:
+                big[self._filled : self._filled + n] = data
+                self._filled += n
+                return
+            big[self._filled :] = memoryview(data)[:need]
+            self._big = None
+            self._queue.append(big)
+            data = data[need:]
         buf = self._buf
-        buf += data
+        if data:
+            buf += data
         n = len(buf)
         pos = 0
         while n - pos >= 4:
@@ -81,8 +99,14 @@ class KafkaConnection(asyncio.Protocol):
                 return
             end = pos + 4 + size
             if end > n:
+                if size >= BIG_FRAME:
+                    frame = bytearray(size)
+                    have = n - pos - 4
+                    frame[:have] = buf[pos + 4 : n]
+                    self._big, self._filled = frame, have
+                    pos = n
                 break
-            self._queue.append(bytes(buf[pos + 4 : end]))
+            self._queue.append(buf[pos + 4 : end])
             pos = end
         if pos:
             del buf[:pos]

@@ -70,7 +70,9 @@ class KafkaApis:
         self.cluster_id = cluster_id
         self.started_ms = int(time.time() * 1000)
 
-    def handle(self, frame: bytes, peer: str) -> list[bytes] | Awaitable[list[bytes] | None] | None:
+    def handle(
+        self, frame: bytes | bytearray, peer: str
+    ) -> list[bytes] | Awaitable[list[bytes] | None] | None:
         """Answer one request frame (without its size prefix).
 
         Returns the response buffers (size prefix included), None when no response is due, or an
