@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -39,6 +40,26 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 _T_START = time.monotonic()
 _TTY = sys.stderr.isatty()
+
+
+def add_common_arguments(ap: Any) -> None:
+    """The options every broker benchmark shares: --data-dir, --py-spy, --nice, --json."""
+    ap.add_argument(
+        "--data-dir", help="parent directory for headrace's temporary data dir (default: system temp)"
+    )
+    ap.add_argument(
+        "--py-spy",
+        metavar="DIR",
+        help="record each Python broker with py-spy into DIR and print its hot functions",
+    )
+    ap.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="nice value for this client (and its session) and the brokers it starts, e.g. -10 on a "
+        "shared machine (needs root; see bench/README.md)",
+    )
+    ap.add_argument("--json", action="store_true", help="print results as JSON on stdout instead of text")
 
 
 def log(msg: str) -> None:

@@ -37,6 +37,7 @@ from _common import (
     Broker,
     CpuMeter,
     Progress,
+    add_common_arguments,
     create_topic,
     fmt_int,
     log,
@@ -469,22 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--stall-timeout", type=float, default=60.0, help="give up after this many seconds w/o progress"
     )
-    ap.add_argument(
-        "--data-dir", help="parent directory for headrace's temporary data dir (default: system temp)"
-    )
-    ap.add_argument(
-        "--py-spy",
-        metavar="DIR",
-        help="record each Python broker with py-spy into DIR and print its hot functions",
-    )
-    ap.add_argument(
-        "--nice",
-        type=int,
-        default=0,
-        help="nice value for this client (and its session) and the brokers it starts, e.g. -10 on a "
-        "shared machine (needs root; see bench/README.md)",
-    )
-    ap.add_argument("--json", action="store_true", help="print results as JSON on stdout instead of text")
+    add_common_arguments(ap)
     ap.add_argument(
         "--idempotence",
         action="store_true",

@@ -35,6 +35,7 @@ from _common import (
     Broker,
     CpuMeter,
     Progress,
+    add_common_arguments,
     create_topic,
     log,
     parse_brokers,
@@ -308,22 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         help="redo the measurement up to this many times when other processes disturbed it (default 2)",
     )
     ap.add_argument("--quick", action="store_true", help="2 s measurement, 0.5 s warm-up (smoke run)")
-    ap.add_argument(
-        "--data-dir", help="parent directory for headrace's temporary data dir (default: system temp)"
-    )
-    ap.add_argument(
-        "--py-spy",
-        metavar="DIR",
-        help="record each Python broker with py-spy into DIR and print its hot functions",
-    )
-    ap.add_argument(
-        "--nice",
-        type=int,
-        default=0,
-        help="nice value for this client (and its session) and the brokers it starts, e.g. -10 on a "
-        "shared machine (needs root; see bench/README.md)",
-    )
-    ap.add_argument("--json", action="store_true", help="print results as JSON on stdout instead of text")
+    add_common_arguments(ap)
     args = ap.parse_args(argv)
     if args.size < HEADER.size:
         ap.error(f"--size must be at least {HEADER.size} (sequence number + timestamp)")
