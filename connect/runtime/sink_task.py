@@ -36,6 +36,13 @@ _TS_TYPES = {
     1: TimestampType.CREATE_TIME,
     2: TimestampType.LOG_APPEND_TIME,
 }
+# The same, indexed by librdkafka's timestamp type code (0 none, 1 create, 2 log append); -1 wraps to none.
+_TS_BY_CODE = (
+    TimestampType.NO_TIMESTAMP_TYPE,
+    TimestampType.CREATE_TIME,
+    TimestampType.LOG_APPEND_TIME,
+    TimestampType.NO_TIMESTAMP_TYPE,
+)
 
 
 class _Context(SinkTaskContext):
@@ -218,6 +225,14 @@ class WorkerSinkTask(WorkerTask):
         tolerate = self.errors.tolerate_all
         records: list[SinkRecord] = []
         append = records.append
+        seen = self._topics_seen
+        new_record = SinkRecord
+        ts_types = _TS_BY_CODE
+        key_stage, value_stage, header_stage = (
+            Stage.KEY_CONVERTER,
+            Stage.VALUE_CONVERTER,
+            Stage.HEADER_CONVERTER,
+        )
         for msg in messages:
             err = msg.error()
             if err is not None:
@@ -230,24 +245,24 @@ class WorkerSinkTask(WorkerTask):
             partition = msg.partition()
             offset = msg.offset()
             offsets[(topic, partition)] = offset + 1
-            if topic not in self._topics_seen:
-                self._topics_seen.add(topic)
+            if topic not in seen:
+                seen.add(topic)
                 self.listener.on_topic_used(self.id.connector, topic)
             raw_headers = msg.headers()
-            stage = Stage.KEY_CONVERTER
+            stage = key_stage
             try:
                 key = key_conv(topic, msg.key())
-                stage = Stage.VALUE_CONVERTER
+                stage = value_stage
                 value = value_conv(topic, msg.value())
                 headers = None
                 if raw_headers:
-                    stage = Stage.HEADER_CONVERTER
+                    stage = header_stage
                     headers = Headers()
                     for hk, hv in raw_headers:
                         sv = header_conv(topic, hk, hv)
                         headers.add(hk, sv.value, sv.schema)
                 ts_type, ts = msg.timestamp()
-                record: SinkRecord | None = SinkRecord(
+                record: SinkRecord | None = new_record(
                     topic,
                     partition,
                     key.schema,
@@ -256,7 +271,7 @@ class WorkerSinkTask(WorkerTask):
                     value.value,
                     offset,
                     ts if ts_type else None,
-                    _TS_TYPES.get(ts_type, TimestampType.NO_TIMESTAMP_TYPE),
+                    ts_types[ts_type],
                     headers,
                 )
                 if chain is not None:
