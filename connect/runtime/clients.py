@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from connect.runtime.worker_config import WorkerConfig
+from connect.runtime.worker_config import WorkerConfig, strip_prefix
 
 log = logging.getLogger("connect.clients")
 librdkafka_log = logging.getLogger("librdkafka")
@@ -45,7 +45,7 @@ def _clean(conf: dict[str, Any], what: str) -> dict[str, Any]:
 
 
 def _overrides(worker: WorkerConfig, connector: Mapping[str, str], prefix: str) -> dict[str, Any]:
-    found = {k[len(prefix) :]: v for k, v in connector.items() if k.startswith(prefix)}
+    found = strip_prefix(connector, prefix)
     if found and worker.get("connector.client.config.override.policy") == "None":
         log.warning("connector client overrides %s are ignored: override policy is None", sorted(found))
         return {}

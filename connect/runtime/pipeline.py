@@ -13,15 +13,11 @@ from connect.api.records import ConnectRecord
 from connect.api.transforms import Predicate, Transformation
 from connect.converters import load_converter, load_header_converter
 from connect.runtime.plugins import PluginRegistry
-from connect.runtime.worker_config import WorkerConfig
+from connect.runtime.worker_config import WorkerConfig, strip_prefix
 
 
 def _aliases(props: Mapping[str, str], key: str) -> list[str]:
     return [a.strip() for a in props.get(key, "").split(",") if a.strip()]
-
-
-def _sub(props: Mapping[str, str], prefix: str) -> dict[str, str]:
-    return {k[len(prefix) :]: v for k, v in props.items() if k.startswith(prefix)}
 
 
 @dataclass
@@ -71,7 +67,7 @@ def build_chain(props: Mapping[str, str], registry: PluginRegistry) -> Transform
         if not cls_name:
             raise ConfigException(f"predicates.{alias}.type", None, "Missing predicate class")
         predicate = registry.lookup(cls_name, ("predicate",)).cls()
-        predicate.configure(_sub(props, f"predicates.{alias}."))
+        predicate.configure(strip_prefix(props, f"predicates.{alias}."))
         predicates[alias] = predicate
     steps = []
     for alias in _aliases(props, "transforms"):
@@ -80,7 +76,7 @@ def build_chain(props: Mapping[str, str], registry: PluginRegistry) -> Transform
         if not cls_name:
             raise ConfigException(prefix + "type", None, "Missing transformation class")
         transform = registry.lookup(cls_name, ("transformation",)).cls()
-        sub = _sub(props, prefix)
+        sub = strip_prefix(props, prefix)
         transform.configure({k: v for k, v in sub.items() if k not in ("type", "predicate", "negate")})
         pred_alias = sub.get("predicate")
         predicate = None
@@ -112,9 +108,9 @@ def build_converters(props: Mapping[str, str], worker: WorkerConfig) -> Converte
     def settings(kind: str) -> tuple[str, dict[str, str]]:
         name = props.get(f"{kind}.converter")
         if name:
-            return name, _sub(props, f"{kind}.converter.")
+            return name, strip_prefix(props, f"{kind}.converter.")
         wname, wprops = worker.converter_settings(kind)
-        return wname, {**wprops, **_sub(props, f"{kind}.converter.")}
+        return wname, {**wprops, **strip_prefix(props, f"{kind}.converter.")}
 
     kname, kprops = settings("key")
     vname, vprops = settings("value")

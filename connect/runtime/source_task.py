@@ -28,6 +28,7 @@ from connect.runtime.errors import ErrorHandler, Stage
 from connect.runtime.models import ConnectorTaskId
 from connect.runtime.offsets import OffsetBackingStore, OffsetStorageWriter, TaskOffsetReader
 from connect.runtime.pipeline import Converters, TransformationChain
+from connect.runtime.worker_config import strip_prefix
 from connect.runtime.worker_task import TargetState, TaskStatusListener, WorkerTask
 
 log = logging.getLogger("connect.source")
@@ -53,11 +54,10 @@ class TopicCreator:
         self._known: set[str] = set()
         self._partitions = int(props.get("topic.creation.default.partitions", "-1"))
         self._replication = int(props.get("topic.creation.default.replication.factor", "-1"))
-        prefix = "topic.creation.default."
         self._configs = {
-            k[len(prefix) :]: v
-            for k, v in props.items()
-            if k.startswith(prefix) and k[len(prefix) :] not in ("partitions", "replication.factor")
+            k: v
+            for k, v in strip_prefix(props, "topic.creation.default.").items()
+            if k not in ("partitions", "replication.factor")
         }
         self.enabled = admin is not None and (self._partitions > 0 or self._replication > 0)
 

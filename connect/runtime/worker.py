@@ -18,12 +18,13 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from connect.api.config import ConfigDef
 from connect.api.connector import Connector, ConnectorContext, SinkConnector, SourceConnector
 from connect.api.errors import ConnectException
 from connect.api.task import SinkTask, SourceTask
 from connect.config_providers import ConfigProvider, providers_from_config, resolve
 from connect.runtime import clients
-from connect.runtime.connector_config import connector_class, mask_config
+from connect.runtime.connector_config import SINK_CONFIG, SOURCE_CONFIG, connector_class, mask_config
 from connect.runtime.errors import DeadLetterQueueReporter, ErrorHandler, ErrorReporter
 from connect.runtime.models import ConnectorTaskId
 from connect.runtime.offsets import OffsetBackingStore, TaskOffsetReader
@@ -249,9 +250,6 @@ class Worker:
         task_config: Mapping[str, str],
         target: TargetState,
     ) -> WorkerTask:
-        from connect.api.config import ConfigDef
-        from connect.runtime.connector_config import SINK_CONFIG, SOURCE_CONFIG
-
         cfg = self.resolve(raw_connector_config)
         tcfg = self.resolve(task_config)
         cls = connector_class(cfg, self.registry)

@@ -249,6 +249,11 @@ WORKER_CONFIG = (
 )
 
 
+def strip_prefix(props: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """The properties under ``prefix`` (e.g. ``producer.``) with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in props.items() if k.startswith(prefix)}
+
+
 class WorkerConfig:
     """Parsed worker properties: typed values in ``values``, everything as given in ``raw``."""
 
@@ -272,7 +277,7 @@ class WorkerConfig:
 
     def prefixed(self, prefix: str) -> dict[str, str]:
         """Properties under ``prefix`` (e.g. ``producer.``) with the prefix removed."""
-        return {k[len(prefix) :]: v for k, v in self.raw.items() if k.startswith(prefix)}
+        return strip_prefix(self.raw, prefix)
 
     def converter_settings(self, kind: str) -> tuple[str, dict[str, str]]:
         """(class name, its properties) of the worker default ``key``/``value``/``header`` converter."""
