@@ -1,4 +1,4 @@
-"""The ``headrace`` command line: ``broker``, ``demo`` (and, as they land, ``standalone``/``distributed``).
+"""The ``headrace`` command line: ``broker``, ``standalone``, ``distributed`` and ``demo``.
 
 Every long-running command stops cleanly on SIGTERM/SIGINT and exits non-zero with a one-line
 reason on bad input.
@@ -7,6 +7,7 @@ reason on bad input.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -67,6 +68,15 @@ def _worker_props(args: argparse.Namespace) -> dict[str, str]:
     return props
 
 
+def _freeze_startup_heap() -> None:
+    """Keep the started worker's heap (modules, the REST app, plugins) out of every later garbage
+    collection: collect once, then ``gc.freeze()``. Record conversion allocates objects fast enough to
+    trigger a full collection every few tens of thousands of records, and rescanning that long-lived
+    heap each time cost a sink task ~25% of its throughput. Worker processes only (the CLI)."""
+    gc.collect()
+    gc.freeze()
+
+
 def cmd_standalone(args: argparse.Namespace) -> int:
     from connect.runtime.launcher import LaunchError, StandaloneWorker, load_connector_file, wait_for_signal
 
@@ -84,6 +94,7 @@ def cmd_standalone(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"headrace: cannot start the worker: {exc}", file=sys.stderr)
         return 1
+    _freeze_startup_heap()
     try:
         for config in connectors:
             worker.add_connector(config)
@@ -97,6 +108,43 @@ def cmd_standalone(args: argparse.Namespace) -> int:
     except LaunchError as exc:
         print(f"headrace: {exc}", file=sys.stderr)
         return 2
+    finally:
+        worker.stop()
+    return 0
+
+
+def cmd_distributed(args: argparse.Namespace) -> int:
+    from connect.runtime.launcher import DistributedWorker, LaunchError, wait_for_signal
+
+    try:
+        props = _worker_props(args)
+        if args.group_id:
+            props["group.id"] = args.group_id
+        worker = DistributedWorker(props, args.rest_host, args.rest_port)
+    except LaunchError as exc:
+        print(f"headrace: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the REST port is taken
+        print(
+            f"headrace: cannot listen on {args.rest_host}:{args.rest_port}: {exc.strerror}", file=sys.stderr
+        )
+        return 1
+    try:
+        worker.start()
+    except Exception as exc:  # broker unreachable, internal topics unusable, port taken
+        servers = worker.config.bootstrap_servers
+        print(f"headrace: cannot start the worker (bootstrap.servers={servers}): {exc}", file=sys.stderr)
+        worker.stop()
+        return 1
+    _freeze_startup_heap()
+    try:
+        print(
+            f"Headrace distributed worker: REST API at http://{args.rest_host}:{worker.rest_port}/ "
+            f"(group {worker.config.get('group.id')})",
+            file=sys.stderr,
+            flush=True,
+        )
+        wait_for_signal()
     finally:
         worker.stop()
     return 0
@@ -146,6 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one worker property (repeatable); flags win over the file",
     )
     s.set_defaults(func=cmd_standalone)
+
+    w = sub.add_parser("distributed", help="run one worker of a distributed Connect cluster")
+    w.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (default localhost:9092)")
+    w.add_argument("--group-id", help="the Connect cluster to join (group.id; required here or in the file)")
+    w.add_argument("--rest-host", default="127.0.0.1", help="REST listen address (default 127.0.0.1)")
+    w.add_argument("--rest-port", type=int, default=8083, help="REST port (default 8083; 0 = any free port)")
+    w.add_argument("--worker-config", help="a Kafka Connect worker.properties file")
+    w.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one worker property (repeatable); flags win over the file",
+    )
+    w.set_defaults(func=cmd_distributed)
 
     d = sub.add_parser("demo", help="start an embedded broker and run a pipeline with live progress")
     d.add_argument("--data-dir", default=None, help="keep data here (default: a temporary directory)")

@@ -92,3 +92,45 @@ def admin_config(worker: WorkerConfig) -> dict[str, Any]:
     conf = {"bootstrap.servers": worker.bootstrap_servers}
     conf.update(worker.prefixed("admin."))
     return _clean(conf, "admin")
+
+
+# Worker settings every client of a distributed worker's internal topics inherits (as Kafka's worker passes
+# its security settings to the KafkaBasedLog clients); connector ``producer.*``/``consumer.*`` do not apply.
+# Only names librdkafka knows: Java-only ones (sasl.jaas.config, ssl.truststore.*, ...) would make it refuse.
+_SHARED_KEYS = (
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.username",
+    "sasl.password",
+    "sasl.kerberos.",
+    "sasl.oauthbearer.",
+    "ssl.ca.",
+    "ssl.certificate.",
+    "ssl.key.",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.crl.location",
+    "ssl.cipher.suites",
+    "ssl.endpoint.identification.algorithm",
+    "enable.ssl.certificate.verification",
+    "socket.",
+    "reconnect.backoff.",
+)
+
+
+def internal_client_config(worker: WorkerConfig) -> dict[str, str]:
+    """Connection settings of the config/offset/status topic clients: ``bootstrap.servers`` plus the
+    worker's security (``security.protocol``, librdkafka's ``ssl.*``/``sasl.*``) and socket settings.
+    Java-only security settings are left out with a warning naming them (never their values)."""
+    conf = {k: v for k, v in worker.raw.items() if k.startswith(_SHARED_KEYS)}
+    ignored = sorted(k for k in worker.raw if k.startswith(("ssl.", "sasl.")) and k not in conf)
+    if ignored:
+        log.warning("worker settings not supported by librdkafka, ignored: %s", ", ".join(ignored))
+    conf["bootstrap.servers"] = worker.bootstrap_servers
+    return conf
+
+
+def librdkafka_config(conf: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``conf`` ready for a confluent-kafka client: logs routed to Python logging, Java-only keys dropped."""
+    return _clean(dict(conf), what)

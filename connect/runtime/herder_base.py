@@ -27,22 +27,69 @@ from connect.runtime.connector_config import (
 from connect.runtime.exceptions import BadRequestError, HerderError, NotFoundError
 from connect.runtime.herder import Herder
 from connect.runtime.models import (
+    AbstractState,
     ConfigInfos,
     ConfigKeyInfo,
     ConnectorOffset,
     ConnectorOffsets,
+    ConnectorStateInfo,
+    ConnectorTaskId,
     ConnectorType,
     PluginInfo,
+    TaskState,
 )
 from connect.runtime.offsets import OffsetBackingStore, offset_key, parse_key
 from connect.runtime.plugins import PluginConflictError, PluginNotFoundError, PluginRegistry
+from connect.runtime.progress import progress_gauges
+from connect.runtime.status import FAILED, RESTARTING
 from connect.runtime.worker import Worker
+from connect.runtime.worker_task import TargetState
 
 log = logging.getLogger("connect.herder")
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def initial_target(initial_state: str | None) -> TargetState:
+    """KIP-980 ``initial_state`` of a connector being created -> its target state (None: STARTED)."""
+    target = {
+        None: TargetState.STARTED,
+        "RUNNING": TargetState.STARTED,
+        "PAUSED": TargetState.PAUSED,
+        "STOPPED": TargetState.STOPPED,
+    }.get(initial_state)
+    if target is None:
+        raise BadRequestError(f"Invalid initial state {initial_state!r}: expected RUNNING, PAUSED or STOPPED")
+    return target
+
+
+def merge_patch(config: Mapping[str, str], patch: Mapping[str, str | None]) -> dict[str, str]:
+    """KIP-477: ``config`` with ``patch`` applied (a None value removes the key)."""
+    merged = dict(config)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def restart_plan(current: ConnectorStateInfo, include_tasks: bool, only_failed: bool) -> ConnectorStateInfo:
+    """The status to answer a restart request with: what will restart shows RESTARTING (Kafka's
+    RestartPlan): the connector unless ``only_failed`` and it is not FAILED; with ``include_tasks``,
+    every task (only the FAILED ones with ``only_failed``)."""
+    conn = current.connector
+    if not only_failed or conn.state == FAILED:
+        conn = AbstractState(RESTARTING, conn.worker_id)
+    tasks = [
+        TaskState(RESTARTING, t.worker_id, None, t.id)
+        if include_tasks and (not only_failed or t.state == FAILED)
+        else t
+        for t in current.tasks
+    ]
+    return ConnectorStateInfo(current.name, conn, tasks, current.type)
 
 
 PLUGIN_TYPE_ORDER = ("sink", "source", "converter", "header_converter", "transformation", "predicate")
@@ -147,6 +194,15 @@ class HerderBase(Herder):
             return "unknown"
         return "sink" if issubclass(cls, SinkConnector) else "source"
 
+    def require_stopped_target(self, name: str, target: TargetState) -> None:
+        """KIP-875: offsets may only be altered or reset while the connector is STOPPED."""
+        if target != TargetState.STOPPED:
+            raise BadRequestError(
+                "Connectors must be in the STOPPED state before their offsets can be modified. "
+                "This can be done for the specified connector by issuing a 'PUT' request to "
+                f"the '/connectors/{name}/stop' endpoint"
+            )
+
     def typed(self, config: Mapping[str, str], key: str) -> Any:
         definition = SINK_CONFIG if self.connector_type_of(config) == "sink" else SOURCE_CONFIG
         return definition.parse({k: v for k, v in config.items() if k in definition})[key]
@@ -241,12 +297,14 @@ class HerderBase(Herder):
         return "The offsets for this connector have been altered successfully"
 
     def metrics_text(self) -> str:
-        """Prometheus text: connector/task states and per-task record and commit counters."""
+        """Prometheus text: connector/task states, per-task record and commit counters, and the numeric
+        fields of what tasks reported as their progress (gauges)."""
         out = [
             "# HELP headrace_connect_connector_state 1 for the connector's current state.",
             "# TYPE headrace_connect_connector_state gauge",
         ]
         task_lines = []
+        progress: list[tuple[ConnectorTaskId, dict[str, Any] | None]] = []
         for name in self.connectors():
             try:
                 status = self.connector_status(name)
@@ -261,6 +319,7 @@ class HerderBase(Herder):
                     f'headrace_connect_task_state{{connector="{_label(name)}",task="{t.id}",'
                     f'state="{t.state}"}} 1'
                 )
+                progress.append((ConnectorTaskId(name, t.id), t.progress))
         out += [
             "# HELP headrace_connect_task_state 1 for the task's current state.",
             "# TYPE headrace_connect_task_state gauge",
@@ -273,6 +332,7 @@ class HerderBase(Herder):
                 counters.setdefault(metric, []).append(f"headrace_connect_task_{metric}{{{labels}}} {value}")
         for metric, lines in sorted(counters.items()):
             out += [f"# TYPE headrace_connect_task_{metric} counter", *lines]
+        out += progress_gauges(progress)
         return "\n".join(out) + "\n"
 
     def health(self) -> tuple[bool, str]:

@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connect.api.errors import ConfigException
 from connect.runtime.exceptions import HerderError
@@ -21,6 +21,9 @@ from connect.runtime.offsets import FileOffsetBackingStore
 from connect.runtime.plugins import discover
 from connect.runtime.standalone import StandaloneHerder
 from connect.runtime.worker_config import WorkerConfig
+
+if TYPE_CHECKING:
+    from connect.runtime.distributed import DistributedHerder
 
 log = logging.getLogger("connect.launcher")
 
@@ -103,10 +106,7 @@ class StandaloneWorker:
         self._create_app = create_app
 
     def start(self) -> None:
-        host = self.config.get("rest.advertised.host.name") or (
-            "127.0.0.1" if self._rest_host in ("", "0.0.0.0") else self._rest_host
-        )
-        worker_id = f"{host}:{self.config.get('rest.advertised.port') or self.rest_port}"
+        worker_id = _advertised_id(self.config, self._rest_host, self.rest_port)
         self.herder = StandaloneHerder(
             self.config,
             self.registry,
@@ -124,6 +124,50 @@ class StandaloneWorker:
             self.herder.put_connector_config(config["name"], config, allow_replace=True)
         except HerderError as exc:
             raise LaunchError(f"connector {config['name']}: {exc.message}") from None
+
+    def stop(self) -> None:
+        self.rest.stop()
+        if self.herder is not None:
+            self.herder.stop()
+
+
+def _advertised_id(config: WorkerConfig, rest_host: str, rest_port: int) -> str:
+    """``host:port`` other workers and status entries use: rest.advertised.* or the bound address."""
+    host = config.get("rest.advertised.host.name") or (
+        "127.0.0.1" if rest_host in ("", "0.0.0.0") else rest_host
+    )
+    return f"{host}:{config.get('rest.advertised.port') or rest_port}"
+
+
+class DistributedWorker:
+    """A running distributed worker: :class:`DistributedHerder` + REST server (forwarding to the
+    leader). ``start()`` then ``stop()``; ``start()`` returns once the internal topics are read and the
+    REST API listens (joining the group continues in the background)."""
+
+    def __init__(self, props: Mapping[str, str], rest_host: str = "127.0.0.1", rest_port: int = 8083) -> None:
+        from rest.server import RestServer
+
+        self.config = build_worker_config(props)
+        if not self.config.get("group.id"):
+            raise LaunchError(
+                "distributed mode needs a group id: --group-id ID (or group.id in --worker-config)"
+            )
+        self.registry = discover(self.config.plugin_path)
+        self._rest_host = rest_host
+        self.rest = RestServer(None, rest_host, rest_port, access_log=False)
+        self.rest_port = self.rest.bind()
+        self.herder: DistributedHerder | None = None
+
+    def start(self) -> None:
+        from connect.runtime.distributed import DistributedHerder
+        from rest.app import create_app
+        from rest.forward import HttpForwarder
+
+        worker_id = _advertised_id(self.config, self._rest_host, self.rest_port)
+        self.herder = DistributedHerder(self.config, self.registry, worker_id, f"http://{worker_id}")
+        self.herder.start()
+        self.rest.app = create_app(self.herder, forward=HttpForwarder())
+        self.rest.start()
 
     def stop(self) -> None:
         self.rest.stop()

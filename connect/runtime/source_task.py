@@ -28,6 +28,7 @@ from connect.runtime.errors import ErrorHandler, Stage
 from connect.runtime.models import ConnectorTaskId
 from connect.runtime.offsets import OffsetBackingStore, OffsetStorageWriter, TaskOffsetReader
 from connect.runtime.pipeline import Converters, TransformationChain
+from connect.runtime.progress import ProgressPublisher
 from connect.runtime.worker_config import strip_prefix
 from connect.runtime.worker_task import TargetState, TaskStatusListener, WorkerTask
 
@@ -35,15 +36,21 @@ log = logging.getLogger("connect.source")
 
 
 class _Context(SourceTaskContext):
-    def __init__(self, configs: dict[str, str], reader: OffsetStorageReader) -> None:
+    def __init__(
+        self, configs: dict[str, str], reader: OffsetStorageReader, progress: ProgressPublisher
+    ) -> None:
         self._configs = configs
         self._reader = reader
+        self._progress = progress
 
     def configs(self) -> dict[str, str]:
         return dict(self._configs)
 
     def offset_storage_reader(self) -> OffsetStorageReader:
         return self._reader
+
+    def report_progress(self, progress: Mapping[str, Any] | None) -> None:
+        self._progress.report(progress)
 
 
 class TopicCreator:
@@ -129,6 +136,15 @@ class WorkerSourceTask(WorkerTask):
             "records_skipped_total": self.errors.skipped,
         }
 
+    def cancel(self) -> None:
+        """Zombie fencing (the task did not stop in time, e.g. its assignment moved to another worker):
+        no further sends or offset commits, and records still queued in the producer are dropped."""
+        super().cancel()
+        try:
+            self.producer.purge(in_queue=True, in_flight=False)
+        except Exception:
+            log.exception("Task %s: could not purge its producer queue", self.id)
+
     def signal_plugin_stop(self) -> None:
         try:
             self.task.stop()
@@ -137,7 +153,7 @@ class WorkerSourceTask(WorkerTask):
 
     def initialize_and_start(self) -> None:
         self.task.initialize(
-            _Context(self.task_config, TaskOffsetReader(self.offset_store, self.id.connector))
+            _Context(self.task_config, TaskOffsetReader(self.offset_store, self.id.connector), self.progress)
         )
         self.task.start(dict(self.task_config))
         log.info("Source task %s started", self.id)
@@ -162,7 +178,7 @@ class WorkerSourceTask(WorkerTask):
                 if records:
                     self.records_polled += len(records)
                     self._to_send = records
-            if self._to_send is not None:
+            if self._to_send is not None and not self.cancelled:  # a cancelled task sends nothing more
                 self._send(self._to_send)
                 self._to_send = None
             self.producer.poll(0)
@@ -252,6 +268,8 @@ class WorkerSourceTask(WorkerTask):
 
     def _on_delivery(self, original: SourceRecord, err: Any, msg: Any) -> None:
         if err is not None:
+            if self.cancelled:  # purged by cancel(): expected, not a failure of the task
+                return
             if self.errors.tolerate_all:
                 self.errors.fail(Stage.KAFKA_PRODUCE, KafkaException(err), None, original)
             elif self._send_error is None:

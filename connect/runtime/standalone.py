@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from connect.runtime.exceptions import AlreadyExistsError, BadRequestError, NotFoundError
-from connect.runtime.herder_base import HerderBase
+from connect.runtime.exceptions import AlreadyExistsError, NotFoundError
+from connect.runtime.herder_base import HerderBase, initial_target, merge_patch
 from connect.runtime.models import (
     AbstractState,
     ConnectorInfo,
@@ -148,16 +148,7 @@ class StandaloneHerder(HerderBase):
     def put_connector_config(
         self, name: str, config: dict[str, str], allow_replace: bool, initial_state: str | None = None
     ) -> tuple[bool, ConnectorInfo]:
-        initial = {
-            None: TargetState.STARTED,
-            "RUNNING": TargetState.STARTED,
-            "PAUSED": TargetState.PAUSED,
-            "STOPPED": TargetState.STOPPED,
-        }.get(initial_state)
-        if initial is None:
-            raise BadRequestError(
-                f"Invalid initial state {initial_state!r}: expected RUNNING, PAUSED or STOPPED"
-            )
+        initial = initial_target(initial_state)
         with self._lock:
             exists = name in self._configs
             if exists and not allow_replace:
@@ -175,12 +166,7 @@ class StandaloneHerder(HerderBase):
 
     def patch_connector_config(self, name: str, patch: dict[str, str | None]) -> ConnectorInfo:
         with self._lock:
-            merged = dict(self._require(name))
-            for key, value in patch.items():
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
+            merged = merge_patch(self._require(name), patch)
             _, info = self.put_connector_config(name, merged, allow_replace=True)
             return info
 
@@ -320,12 +306,7 @@ class StandaloneHerder(HerderBase):
 
     def _require_stopped(self, name: str) -> dict[str, str]:
         config = self._require(name)
-        if self._targets.get(name) != TargetState.STOPPED:
-            raise BadRequestError(
-                "Connectors must be in the STOPPED state before their offsets can be modified. "
-                "This can be done for the specified connector by issuing a 'PUT' request to "
-                f"the '/connectors/{name}/stop' endpoint"
-            )
+        self.require_stopped_target(name, self._targets[name])
         return config
 
     def alter_connector_offsets(self, name: str, offsets: list[dict[str, Any]]) -> str:

@@ -205,6 +205,13 @@ class Worker:
                 if tid.connector == name:
                     wt.transition_to(target)
 
+    def set_task_target(self, task_id: ConnectorTaskId, target: TargetState) -> None:
+        """Pause or resume one task (distributed mode: its connector may run on another worker)."""
+        with self._lock:
+            wt = self._tasks.get(task_id)
+        if wt is not None:
+            wt.transition_to(target)
+
     def fail_connector(self, name: str, exc: BaseException) -> None:
         with self._lock:
             rc = self._connectors.get(name)

@@ -246,6 +246,16 @@ WORKER_CONFIG = (
         validator=Range.at_least(0),
         group=GROUP_DISTRIBUTED,
     )
+    .define(
+        "connect.protocol",
+        "string",
+        "sessioned",
+        "low",
+        "Distributed mode: the group sub-protocol: sessioned or compatible (incremental cooperative "
+        "rebalancing) or default (eager: every rebalance stops everything).",
+        validator=ValidString.in_("sessioned", "compatible", "default"),
+        group=GROUP_DISTRIBUTED,
+    )
 )
 
 

@@ -1,5 +1,5 @@
-"""Run real ``headrace standalone`` Connect workers for end-to-end tests and benchmarks, and talk to
-their REST API over HTTP.
+"""Run real ``headrace standalone`` (or ``headrace distributed``) Connect workers for end-to-end tests
+and benchmarks, and talk to their REST API over HTTP.
 
 ::
 
@@ -10,7 +10,8 @@ their REST API over HTTP.
     finally:
         worker.stop()
 
-Every worker runs as ``python -m connect.cli standalone`` in its own session (so a SIGKILL takes the
+Every worker runs as ``python -m connect.cli standalone`` (``distributed --group-id G`` when
+``group_id`` is given) in its own session (so a SIGKILL takes the
 whole process, librdkafka threads included) on a free REST port, logging to ``<work_dir>/worker-<n>.log``.
 It is registered in :data:`tests.support.brokers.STARTED`, so the session-end hook kills leftovers.
 ``restart()`` starts the same command again (same offsets file, same connector files, same port).
@@ -85,6 +86,7 @@ class ConnectWorker:
     connector_files: list[Path] = field(default_factory=list)
     log_level: str = "INFO"
     env: dict[str, str] = field(default_factory=dict)
+    group_id: str | None = None  # set: ``headrace distributed --group-id`` instead of standalone
     server: ServerProcess | None = None
     generation: int = 0
     history: list[ServerProcess] = field(default_factory=list)
@@ -111,20 +113,12 @@ class ConnectWorker:
         return self.server.log_path
 
     def command(self) -> list[str]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "connect.cli",
-            "--log-level",
-            self.log_level,
-            "standalone",
-            "--bootstrap-servers",
-            self.bootstrap,
-            "--rest-port",
-            str(self.rest_port),
-            "--offsets-file",
-            str(self.offsets_file),
-        ]
+        cmd = [sys.executable, "-m", "connect.cli", "--log-level", self.log_level]
+        if self.group_id is not None:  # one worker of a distributed cluster
+            cmd += ["distributed", "--group-id", self.group_id]
+        else:
+            cmd += ["standalone", "--offsets-file", str(self.offsets_file)]
+        cmd += ["--bootstrap-servers", self.bootstrap, "--rest-port", str(self.rest_port)]
         for key, value in self.props.items():
             cmd += ["--set", f"{key}={value}"]
         cmd += [str(p) for p in self.connector_files]
@@ -313,9 +307,11 @@ def start_connect_worker(
     log_level: str = "INFO",
     env: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    group_id: str | None = None,
 ) -> ConnectWorker:
-    """Start a standalone worker against ``bootstrap``; ``props`` are ``--set`` worker properties on
-    top of :data:`DEFAULT_PROPS`. The caller must ``close()`` it (fixtures do)."""
+    """Start a standalone worker (or, with ``group_id``, a distributed one) against ``bootstrap``;
+    ``props`` are ``--set`` worker properties on top of :data:`DEFAULT_PROPS`. The caller must
+    ``close()`` it (fixtures do)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     port = rest_port or free_port()
     worker = ConnectWorker(
@@ -327,6 +323,7 @@ def start_connect_worker(
         connector_files=list(connector_files),
         log_level=log_level,
         env=dict(env or {}),
+        group_id=group_id,
     )
     try:
         worker.start(timeout)
