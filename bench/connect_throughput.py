@@ -25,6 +25,7 @@ each phase and prints its hot spots (the profiled run's rates are lower; measure
     python bench/connect_throughput.py --tasks 2       # 2 source tasks (one partition each), 2 sink tasks
     python bench/connect_throughput.py --profile /tmp/prof
     python bench/connect_throughput.py --json
+    python bench/connect_throughput.py --repeat 3      # 3 rounds, the median round per path and task
 """
 
 from __future__ import annotations
@@ -348,7 +349,7 @@ class TaskResult:
             text += (
                 f"; task thread {self.thread_cpu_s:.2f} CPU-s "
                 f"({100 * (self.thread_cpu_s or 0) / self.seconds:.0f}% of a core) = "
-                f"{self.thread_rate:,.0f} rec/s per CPU-s"
+                f"{self.thread_rate:,.0f} rec/s per CPU-s ({1e6 / self.thread_rate:.2f} us CPU per record)"
             )
         cpu = []
         if self.worker_cpu_s_per_m is not None:
@@ -667,6 +668,13 @@ def main() -> int:
     p.add_argument(
         "--no-wait-quiet", dest="wait_quiet", action="store_false", help="do not wait for an idle machine"
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds (each with a fresh broker and worker); the table shows, per path and task, the round "
+        "with the median rate",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     args = p.parse_args()
     if args.quick:
@@ -676,13 +684,45 @@ def main() -> int:
     if args.records % args.tasks:
         raise SystemExit("--records must be a multiple of --tasks")
     log(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus")
-    results = run(args)
+    rounds: list[list[TaskResult]] = []
+    for i in range(max(1, args.repeat)):
+        if args.repeat > 1:
+            log(f"round {i + 1}/{args.repeat}")
+        rounds.append(run(args))
+    results = median_results(rounds)
     if args.json:
-        print(json.dumps([{**asdict(r), "ok": r.ok} for r in results], indent=2))
+        print(
+            json.dumps(
+                {
+                    "results": [{**asdict(r), "ok": r.ok} for r in results],
+                    "rounds": [[{**asdict(r), "ok": r.ok} for r in rs] for rs in rounds],
+                }
+                if args.repeat > 1
+                else [{**asdict(r), "ok": r.ok} for r in results],
+                indent=2,
+            )
+        )
     else:
         print()
+        if args.repeat > 1:
+            for r in results:
+                rates = sorted(x.rate for rs in rounds for x in rs if (x.path, x.task) == (r.path, r.task))
+                print(f"{r.path} task {r.task}: rec/s per round {', '.join(f'{x:,.0f}' for x in rates)}")
+            print(f"(median round of {args.repeat} per path and task)")
         print(summary(results))
     return 0 if all(r.ok for r in results) else 1
+
+
+def median_results(rounds: list[list[TaskResult]]) -> list[TaskResult]:
+    """Per (path, task), the result of the round with the median rate (the lower middle one of an even
+    count)."""
+    out = []
+    for r in rounds[0]:
+        same = sorted(
+            (x for rs in rounds for x in rs if (x.path, x.task) == (r.path, r.task)), key=lambda x: x.rate
+        )
+        out.append(same[(len(same) - 1) // 2])
+    return out
 
 
 if __name__ == "__main__":

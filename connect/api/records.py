@@ -473,7 +473,8 @@ class SinkRecord(ConnectRecord):
         self.value_schema = value_schema
         self.value = value
         self.timestamp = timestamp
-        self._headers = _as_headers(headers)
+        # _as_headers inlined for the common cases: the sink runtime builds one record per message
+        self._headers = headers if headers is None or headers.__class__ is Headers else _as_headers(headers)  # type: ignore[assignment]
         self.kafka_offset = kafka_offset
         self.timestamp_type = timestamp_type
         self.original_topic = topic if original_topic is None else original_topic

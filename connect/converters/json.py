@@ -15,7 +15,9 @@ bytes; values go through a per-schema function generated on first use (checks re
 logical types, fills defaults) that hands structs' own field dicts to orjson, copying only what must
 change. Values Jackson would print differently from orjson (doubles outside ``[1e-3, 1e7)``,
 non-finite numbers, NUMERIC decimals that are not short floats) take an exact, slower path. Reading
-recognises messages that start with an already-seen schema and parses only their payload.
+recognises messages that start with an already-seen schema and parses only their payload;
+``to_connect_batch`` does that for a whole consumed batch (the sink runtime's path), and plain
+primitive readers return a valid value without a second call.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import datetime as _dt
 import decimal
 import enum
 import json as _stdjson
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -709,6 +711,43 @@ class _ReadCompiler:
         return fn
 
     def _compile(self, schema: Schema) -> Reader:
+        general = self._general(schema)
+        if schema.name in _LOGICAL:
+            return general
+        # Plain primitives: the common, valid value is returned at once (one call instead of two,
+        # e.g. per key); anything else goes through the general reader, which gives the same result
+        # for such a value (it returns it unchanged).
+        t = schema.type
+        if t in _INT_RANGES:
+            lo, hi = _INT_RANGES[t]
+
+            def plain_int(value: Any) -> Any:
+                if value.__class__ is int and lo <= value <= hi:
+                    return value
+                return general(value)
+
+            return plain_int
+        if t is Type.STRING:
+
+            def plain_string(value: Any) -> Any:
+                return value if value.__class__ is str else general(value)
+
+            return plain_string
+        if t is Type.FLOAT64:
+
+            def plain_double(value: Any) -> Any:
+                return value if value.__class__ is float else general(value)
+
+            return plain_double
+        if t is Type.BOOLEAN:
+
+            def plain_boolean(value: Any) -> Any:
+                return value if value is True or value is False else general(value)
+
+            return plain_boolean
+        return general
+
+    def _general(self, schema: Schema) -> Reader:
         convert = self._nn_reader(schema)
         if schema.default_value is not None and self.replace_null:
             default = schema.default_value
@@ -892,7 +931,7 @@ class _ReadCompiler:
             "Struct": Struct,
             "DataException": DataException,
             "node_type": _node_type,
-            "NAMES": tuple(f.name for f in fields),
+            "NAMES": _orjson_keys(tuple(f.name for f in fields)),
         }
         in_place: list[str] = []
         by_key: list[str] = []
@@ -914,7 +953,13 @@ class _ReadCompiler:
             elif plain and t in _INT_RANGES:
                 lo, hi = _INT_RANGES[t]
                 fast = f"{x}.__class__ is not int or not {lo} <= {x} <= {hi}"
-            if fast is not None:
+            if fast is not None and fs.optional and (fs.default_value is None or not self.replace_null):
+                # null reads as null: no call for it (R would return None)
+                in_place.append(f"        if {x} is not None and ({fast}): j[{key}] = R{i}({x})")
+                by_key.append(
+                    f"        {x} = g({key})\n        if {x} is not None and ({fast}): {x} = R{i}({x})"
+                )
+            elif fast is not None:
                 in_place.append(f"        if {fast}: j[{key}] = R{i}({x})")
                 by_key.append(f"        {x} = g({key})\n        if {fast}: {x} = R{i}({x})")
             elif fs.optional and (fs.default_value is None or not self.replace_null):
@@ -951,6 +996,16 @@ class _ReadCompiler:
         exec("\n".join(lines), env)  # generated; field names embedded via repr()
         fn: Reader = env["read"]
         return fn
+
+
+def _orjson_keys(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` as the very string objects orjson returns for those object keys (it caches short
+    keys), so that comparing a parsed object's keys with them mostly compares identical objects."""
+    try:
+        keys = tuple(orjson.loads(orjson.dumps(dict.fromkeys(names))))
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate in a name: compare by value
+        return names
+    return keys if keys == names else names
 
 
 def _read_bytes(value: Any) -> bytes:
@@ -1167,6 +1222,51 @@ class JsonConverter(Converter, HeaderConverter):
                         return SchemaAndValue(schema, self._reparse(reader, value))
         return self._to_connect_slow(value)
 
+    def to_connect_batch(
+        self, topics: Sequence[str], values: Sequence[bytes | None]
+    ) -> tuple[list[Schema | None], list[Any]]:
+        """``to_connect_data(topics[i], values[i])`` for every i, as two lists (schemas, values).
+
+        The same results, exceptions included (the first failing value's exception propagates and the
+        rest are not read), and no side effect other than on this converter's caches, so a caller may
+        convert the same values again one by one after an exception. Values that start with the
+        most recently used schema prefix are read inline; any other value goes through
+        ``to_connect_data``. Called by the sink runtime on the task thread (see
+        ``connect.runtime.pipeline.batch_reader``).
+        """
+        schemas: list[Schema | None] = []
+        out: list[Any] = []
+        add_schema = schemas.append
+        add = out.append
+        one = self.to_connect_data
+        prefixes = self._prefixes
+        loads = orjson.loads
+        if not self.schemas_enabled:
+            for topic, value in zip(topics, values, strict=True):
+                sv = one(topic, value)
+                add_schema(sv.schema)
+                add(sv.value)
+            return schemas, out
+        prefix, n, schema, reader = prefixes[0] if prefixes else _NO_PREFIX
+        for topic, value in zip(topics, values, strict=True):
+            # The inline read is to_connect_data's prefix path: exactly one cached prefix can match
+            # (a complete JSON object cannot be a proper prefix of another), and anything it cannot
+            # read (JSON errors, _Reparse, invalid data) is redone by to_connect_data itself.
+            if value.__class__ is bytes and value.startswith(prefix) and value[-1] == 125:  # type: ignore[union-attr,index]
+                try:
+                    read = reader(loads(value[n:-1]))  # type: ignore[index]
+                except Exception:
+                    pass
+                else:
+                    add_schema(schema)
+                    add(read)
+                    continue
+            sv = one(topic, value)
+            add_schema(sv.schema)
+            add(sv.value)
+            prefix, n, schema, reader = prefixes[0] if prefixes else _NO_PREFIX
+        return schemas, out
+
     def _to_connect_slow(self, value: bytes) -> SchemaAndValue:
         try:
             doc = orjson.loads(value) if value.strip() else _MISSING
@@ -1242,6 +1342,15 @@ class JsonConverter(Converter, HeaderConverter):
 
 
 _MISSING: Final[Any] = object()
+
+
+def _no_schema_reader(value: Any) -> Any:
+    raise DataException("no cached schema")
+
+
+# No cached prefix yet: a prefix no envelope starts with (they start with '{'); a value that does start
+# with it fails in the reader and goes through to_connect_data like any other unread value.
+_NO_PREFIX: Final[tuple[bytes, int, Schema | None, Reader]] = (b"\x00", 1, None, _no_schema_reader)
 
 
 def _reject_constant(name: str) -> Any:

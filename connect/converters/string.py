@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 import decimal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connect.api.config import ConfigDef, ConnectorConfig, ValidString
@@ -137,6 +137,14 @@ class ByteArrayConverter(Converter, HeaderConverter):
         self, topic: str, value: bytes | None, headers: Headers | None = None
     ) -> SchemaAndValue:
         return SchemaAndValue(Schema.OPTIONAL_BYTES_SCHEMA, None if value is None else bytes(value))
+
+    def to_connect_batch(
+        self, topics: Sequence[str], values: Sequence[bytes | None]
+    ) -> tuple[list[Schema | None], list[Any]]:
+        """``to_connect_data`` for every value at once (see ``connect.runtime.pipeline.batch_reader``):
+        no per-record call and no SchemaAndValue for a converter that only passes bytes through."""
+        schemas: list[Schema | None] = [Schema.OPTIONAL_BYTES_SCHEMA] * len(values)
+        return schemas, [v if v is None or v.__class__ is bytes else bytes(v) for v in values]
 
     def from_connect_header(
         self, topic: str, header_key: str, schema: Schema | None, value: Any

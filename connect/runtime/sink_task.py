@@ -12,6 +12,7 @@ is durable in the target. Partition assignment changes call ``open()``/``close()
 from __future__ import annotations
 
 import logging
+import operator
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -21,6 +22,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
+from connect.api.data import Schema
 from connect.api.errors import ConnectException, RetriableException
 from connect.api.records import Headers, SinkRecord, TimestampType, TopicPartition
 from connect.api.task import ErrantRecordReporter, SinkTask, SinkTaskContext
@@ -42,6 +44,9 @@ _TS_BY_CODE = (
     TimestampType.CREATE_TIME,
     TimestampType.LOG_APPEND_TIME,
     TimestampType.NO_TIMESTAMP_TYPE,
+)
+_ORIGINAL_POSITION = operator.attrgetter(
+    "original_topic", "original_kafka_partition", "original_kafka_offset"
 )
 
 
@@ -77,6 +82,9 @@ class _Context(SinkTaskContext):
 
     def errant_record_reporter(self) -> ErrantRecordReporter | None:
         return self._owner.errant_reporter
+
+    def report_progress(self, progress: Mapping[str, Any] | None) -> None:
+        self._owner.progress.report(progress)
 
 
 class _ErrantReporter(ErrantRecordReporter):
@@ -216,7 +224,118 @@ class WorkerSinkTask(WorkerTask):
 
     def _convert(self, messages: list[Any]) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
         """Convert and transform a consumed batch. Returns the records for put() and, per partition, the
-        offset after the batch's last message (skipped ones included), applied once put() succeeded."""
+        offset after the batch's last message (skipped ones included), applied once put() succeeded.
+
+        When both the key and the value converter offer ``to_connect_batch`` (see
+        ``pipeline.batch_reader``) and no message is a consumer error, keys and values are converted
+        a batch at a time and the records built by :meth:`_build`; if either batch conversion raises,
+        the whole batch goes through :meth:`_convert_each` instead, which converts record by record
+        and handles each failure (the batch readers have no side effects, so this changes nothing).
+        Both paths give the same records, errors and error reports.
+        """
+        key_batch = self.converters.key_batch
+        value_batch = self.converters.value_batch
+        if key_batch is not None and value_batch is not None and messages:
+            topics: list[Any] = [m.topic() if m.error() is None else None for m in messages]
+            if None not in topics:
+                try:
+                    key_schemas, keys = key_batch(topics, [m.key() for m in messages])
+                    value_schemas, values = value_batch(topics, [m.value() for m in messages])
+                except Exception:
+                    pass
+                else:
+                    return self._build(messages, topics, key_schemas, keys, value_schemas, values)
+        return self._convert_each(messages)
+
+    def _build(
+        self,
+        messages: list[Any],
+        topics: list[str],
+        key_schemas: list[Schema | None],
+        keys: list[Any],
+        value_schemas: list[Schema | None],
+        values: list[Any],
+    ) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
+        """:meth:`_convert_each` for a batch whose keys and values are already converted."""
+        header_conv = self.converters.header.to_connect_header
+        chain = self.chain if self.chain else None
+        offsets: dict[tuple[str, int], int] = {}
+        tolerate = self.errors.tolerate_all
+        records: list[SinkRecord] = []
+        append = records.append
+        seen = self._topics_seen
+        new_record = SinkRecord
+        ts_types = _TS_BY_CODE
+        value_stage, header_stage = Stage.VALUE_CONVERTER, Stage.HEADER_CONVERTER
+        for msg, topic, key_schema, key, value_schema, value in zip(
+            messages, topics, key_schemas, keys, value_schemas, values, strict=True
+        ):
+            partition = msg.partition()
+            offset = msg.offset()
+            offsets[(topic, partition)] = offset + 1
+            if topic not in seen:
+                seen.add(topic)
+                self.listener.on_topic_used(self.id.connector, topic)
+            raw_headers = msg.headers()
+            stage = value_stage
+            try:
+                headers = None
+                if raw_headers:
+                    stage = header_stage
+                    headers = Headers()
+                    for hk, hv in raw_headers:
+                        sv = header_conv(topic, hk, hv)
+                        headers.add(hk, sv.value, sv.schema)
+                ts_type, ts = msg.timestamp()
+                record: SinkRecord | None = new_record(
+                    topic,
+                    partition,
+                    key_schema,
+                    key,
+                    value_schema,
+                    value,
+                    offset,
+                    ts if ts_type else None,
+                    ts_types[ts_type],
+                    headers,
+                )
+                if chain is not None:
+                    stage = Stage.TRANSFORMATION
+                    record = chain.apply(record)  # type: ignore[arg-type,assignment]
+            except Exception as exc:
+                ok, record = self._failed(msg, stage, exc)
+                if not ok:
+                    continue
+            if record is not None:
+                if tolerate:
+                    self._raw[(topic, partition, offset)] = self._consumed(msg)
+                append(record)
+        return records, offsets
+
+    def _consumed(self, msg: Any) -> ConsumedRecord:
+        raw_headers = msg.headers()
+        return ConsumedRecord(
+            msg.topic(),
+            msg.partition(),
+            msg.offset(),
+            msg.timestamp()[1],
+            msg.key(),
+            msg.value(),
+            list(raw_headers) if raw_headers else None,
+        )
+
+    def _failed(self, msg: Any, stage: Stage, exc: Exception) -> tuple[bool, SinkRecord | None]:
+        """Handle a failure at ``stage`` for ``msg``: (False, None) to skip the record (tolerated), or
+        (True, record) after a retried conversion succeeded; raises when the failure is not tolerated."""
+        raw = self._consumed(msg)
+        source = self._stage_class(stage)
+        if isinstance(exc, RetriableException):
+            return self.errors.run(stage, partial(self._convert_one, msg), raw, source)
+        self.errors.fail(stage, exc, raw, source)
+        return False, None
+
+    def _convert_each(self, messages: list[Any]) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
+        """Convert and transform record by record (any converters; consumer errors; failures)."""
         key_conv = self.converters.key.to_connect_data
         value_conv = self.converters.value.to_connect_data
         header_conv = self.converters.header.to_connect_header
@@ -278,34 +397,12 @@ class WorkerSinkTask(WorkerTask):
                     stage = Stage.TRANSFORMATION
                     record = chain.apply(record)  # type: ignore[arg-type,assignment]
             except Exception as exc:
-                raw = ConsumedRecord(
-                    topic,
-                    partition,
-                    offset,
-                    msg.timestamp()[1],
-                    msg.key(),
-                    msg.value(),
-                    list(raw_headers) if raw_headers else None,
-                )
-                source = self._stage_class(stage)
-                if isinstance(exc, RetriableException):
-                    ok, record = self.errors.run(stage, partial(self._convert_one, msg), raw, source)
-                    if not ok:
-                        continue
-                else:
-                    self.errors.fail(stage, exc, raw, source)
+                ok, record = self._failed(msg, stage, exc)
+                if not ok:
                     continue
             if record is not None:
                 if tolerate:
-                    self._raw[(topic, partition, offset)] = ConsumedRecord(
-                        topic,
-                        partition,
-                        offset,
-                        msg.timestamp()[1],
-                        msg.key(),
-                        msg.value(),
-                        list(raw_headers) if raw_headers else None,
-                    )
+                    self._raw[(topic, partition, offset)] = self._consumed(msg)
                 append(record)
         return records, offsets
 
@@ -369,11 +466,12 @@ class WorkerSinkTask(WorkerTask):
         if self._retry_batch is not None:
             self._retry_batch = None
             self._pause_all(False)
+        last: dict[tuple[str, int], int] = {}
+        for topic, partition, offset in map(_ORIGINAL_POSITION, records):
+            last[(topic, partition or 0)] = offset
         offsets = self.current_offsets
-        for r in records:
-            offsets[TopicPartition(r.original_topic, r.original_kafka_partition or 0)] = (
-                r.original_kafka_offset + 1
-            )
+        for (topic, partition), offset in last.items():
+            offsets[TopicPartition(topic, partition)] = offset + 1
         self.records_delivered += len(records)
         if self._raw:
             self._raw.clear()
