@@ -128,6 +128,11 @@ class AbstractStateModel(_Model):
 
 class TaskStateModel(AbstractStateModel):
     id: int
+    progress: dict[str, Any] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Present only when the task reported its progress (TaskContext.report_progress): "
+        'the latest value, a small JSON object such as {"phase": "snapshot", "rows_done": 1200}.',
+    )
 
 
 class ConnectorStateInfoModel(_Model):

@@ -4,7 +4,8 @@ Everything a connector, task, transformation or converter needs is importable fr
 package imports nothing of the runtime (it is exactly what a third-party plugin sees).
 
 Modules: :mod:`~connect.api.connector` (connectors), :mod:`~connect.api.task` (tasks and their
-contexts, with the threading model), :mod:`~connect.api.records` (records, headers, topic partitions),
+contexts, with the threading model), :mod:`~connect.api.progress` (what a task may report as its
+progress), :mod:`~connect.api.records` (records, headers, topic partitions),
 :mod:`~connect.api.data` (schemas, structs, logical types), :mod:`~connect.api.config` (``ConfigDef``),
 :mod:`~connect.api.transforms` (SMTs, predicates), :mod:`~connect.api.converter` (converters) and
 :mod:`~connect.api.errors`.
@@ -84,6 +85,7 @@ from connect.api.task import (
     SourceTask,
     SourceTaskContext,
     Task,
+    TaskContext,
 )
 from connect.api.transforms import Predicate, Transformation
 
@@ -144,6 +146,7 @@ __all__ = [
     "SourceTaskContext",
     "Struct",
     "Task",
+    "TaskContext",
     "Time",
     "Timestamp",
     "TimestampType",

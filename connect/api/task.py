@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import Future
 from typing import Any, overload
 
+from connect.api.progress import check_progress
 from connect.api.records import RecordMetadata, SinkRecord, SourceRecord, TopicPartition
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "SourceTask",
     "SourceTaskContext",
     "Task",
+    "TaskContext",
 ]
 
 
@@ -53,6 +55,42 @@ class Task(abc.ABC):
         """Signal the task to stop. May be called from another thread; must not block."""
 
 
+class TaskContext(abc.ABC):
+    """What the runtime offers every task (base of :class:`SourceTaskContext` and
+    :class:`SinkTaskContext`); implemented by the runtime."""
+
+    @abc.abstractmethod
+    def configs(self) -> dict[str, str]:
+        """The task's configuration (as passed to ``start``)."""
+
+    def report_progress(self, progress: Mapping[str, Any] | None) -> None:
+        """Tell the people watching this task how far it has got (e.g. an initial snapshot).
+
+        The value appears as ``"progress"`` on this task in ``GET /connectors/{name}/status`` and
+        ``GET /connectors/{name}/tasks/{id}/status`` (tasks that never reported have no such field), and
+        each numeric top-level field ``f`` as the Prometheus gauge ``headrace_connect_task_progress_f`` in
+        ``GET /metrics``.
+
+        Contract:
+
+        - ``progress`` is a small JSON object (see :func:`connect.api.progress.check_progress`): string
+          keys, JSON values, finite numbers, at most 4 KiB. Prefer flat, self-describing keys with units,
+          e.g. ``{"phase": "snapshot", "rows_done": 1200, "rows_per_second": 5300.0, "eta_seconds": 41}``.
+          Anything else raises :class:`TypeError`/:class:`ValueError` here, in the caller.
+        - The latest value wins: it replaces the previous one entirely (no merging); ``None`` clears it.
+        - Any thread may call it, at any rate: it copies the value and returns without blocking on I/O,
+          cheap enough to call once per batch. The runtime publishes at most one value per task per
+          second (always the latest) plus the last one when the task stops, so readers may see a value
+          up to about a second old.
+        - It is informational only: never used for offsets or recovery. The runtime keeps the last value
+          while the task is paused, failed or stopped, and clears it when the task (re)starts.
+
+        This default implementation checks the value and discards it (for contexts written before this
+        method existed); the runtime's contexts and the ``connect.testing`` fakes implement it.
+        """
+        check_progress(progress)
+
+
 # --- source ----------------------------------------------------------------------------------------------
 
 
@@ -74,12 +112,8 @@ class OffsetStorageReader(abc.ABC):
         return [(dict(p), self.offset(p)) for p in partitions]
 
 
-class SourceTaskContext(abc.ABC):
+class SourceTaskContext(TaskContext):
     """What the runtime offers a source task; implemented by the runtime."""
-
-    @abc.abstractmethod
-    def configs(self) -> dict[str, str]:
-        """The task's configuration (as passed to ``start``)."""
 
     @abc.abstractmethod
     def offset_storage_reader(self) -> OffsetStorageReader:
@@ -135,12 +169,9 @@ class ErrantRecordReporter(abc.ABC):
         the runtime waits for outstanding reports before committing offsets past the record."""
 
 
-class SinkTaskContext(abc.ABC):
-    """What the runtime offers a sink task; implemented by the runtime. Call only from the task thread."""
-
-    @abc.abstractmethod
-    def configs(self) -> dict[str, str]:
-        """The task's configuration (as passed to ``start``)."""
+class SinkTaskContext(TaskContext):
+    """What the runtime offers a sink task; implemented by the runtime. Call only from the task thread
+    (except :meth:`~TaskContext.report_progress`, which any thread may call)."""
 
     @overload
     def offset(self, tp: TopicPartition, offset: int, /) -> None: ...

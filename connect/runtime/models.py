@@ -64,9 +64,14 @@ class AbstractState:
 @dataclass
 class TaskState(AbstractState):
     id: int = 0
+    progress: dict[str, Any] | None = None  # what the task last reported (TaskContext.report_progress)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, **super().to_json()}
+        """Kafka's shape, plus ``"progress"`` only for a task that reported some."""
+        out = {"id": self.id, **super().to_json()}
+        if self.progress is not None:
+            out["progress"] = self.progress
+        return out
 
 
 @dataclass

@@ -2,12 +2,19 @@
 
 Thread-safe: callbacks arrive on task threads and herder threads; REST reads from its threads.
 Distributed mode subclasses this to also publish statuses to the status topic.
+
+Task progress (``TaskContext.report_progress``, rate-limited by the worker's ProgressPublisher) arrives
+through :meth:`MemoryStatusStore.on_task_progress`. The store remembers the latest value of each task
+running on this worker and attaches it to every status it writes for that task, so a task that failed
+or stopped still shows how far it got; the entry is dropped once the task's final status (FAILED or
+UNASSIGNED) is written, and a restarted task clears it first.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from connect.runtime.models import AbstractState, ConnectorTaskId, TaskState
 
@@ -27,6 +34,7 @@ class _Status:
     worker_id: str
     trace: str | None = None
     generation: int = 0
+    progress: dict[str, Any] | None = None
 
 
 class MemoryStatusStore:
@@ -36,6 +44,7 @@ class MemoryStatusStore:
         self._connectors: dict[str, _Status] = {}
         self._tasks: dict[ConnectorTaskId, _Status] = {}
         self._topics: dict[str, set[str]] = {}
+        self._progress: dict[ConnectorTaskId, dict[str, Any]] = {}  # of this worker's tasks
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -45,18 +54,35 @@ class MemoryStatusStore:
 
     def put_task(self, task: ConnectorTaskId, state: str, trace: str | None = None) -> None:
         with self._lock:
-            self._tasks[task] = _Status(state, self.worker_id, trace)
+            self._tasks[task] = _Status(state, self.worker_id, trace, progress=self._progress.get(task))
 
     def forget_connector(self, name: str) -> None:
         with self._lock:
             self._connectors.pop(name, None)
             for t in [t for t in self._tasks if t.connector == name]:
                 del self._tasks[t]
+            for t in [t for t in self._progress if t.connector == name]:
+                del self._progress[t]
             self._topics.pop(name, None)
 
     def forget_task(self, task: ConnectorTaskId) -> None:
         with self._lock:
             self._tasks.pop(task, None)
+            self._progress.pop(task, None)
+
+    def _set_progress(self, task: ConnectorTaskId, progress: dict[str, Any] | None) -> _Status | None:
+        """Remember ``progress`` (caller holds the lock); returns the task's status to publish when it
+        changed, i.e. when this worker wrote the task's current status (else the value waits for the
+        task's next status write)."""
+        if progress is None:
+            self._progress.pop(task, None)
+        else:
+            self._progress[task] = progress
+        st = self._tasks.get(task)
+        if st is None or st.worker_id != self.worker_id or st.progress == progress:
+            return None
+        st.progress = progress
+        return st
 
     # StatusListener -----------------------------------------------------------------------------
 
@@ -86,12 +112,19 @@ class MemoryStatusStore:
 
     def on_task_failed(self, task: ConnectorTaskId, trace: str) -> None:
         self.put_task(task, FAILED, trace)
+        with self._lock:
+            self._progress.pop(task, None)
 
     def on_task_shutdown(self, task: ConnectorTaskId) -> None:
         with self._lock:
             st = self._tasks.get(task)
             if st is not None and st.state != FAILED:
                 st.state = UNASSIGNED
+            self._progress.pop(task, None)
+
+    def on_task_progress(self, task: ConnectorTaskId, progress: dict[str, Any] | None) -> None:
+        with self._lock:
+            self._set_progress(task, progress)
 
     def on_topic_used(self, connector: str, topic: str) -> None:
         with self._lock:
@@ -114,13 +147,15 @@ class MemoryStatusStore:
                 if st is None:
                     out.append(TaskState(UNASSIGNED, self.worker_id, None, i))
                 else:
-                    out.append(TaskState(st.state, st.worker_id, st.trace, i))
+                    out.append(TaskState(st.state, st.worker_id, st.trace, i, st.progress))
             return out
 
     def task(self, task: ConnectorTaskId) -> TaskState | None:
         with self._lock:
             st = self._tasks.get(task)
-        return None if st is None else TaskState(st.state, st.worker_id, st.trace, task.task)
+            if st is None:
+                return None
+            return TaskState(st.state, st.worker_id, st.trace, task.task, st.progress)
 
     def topics(self, name: str) -> list[str]:
         with self._lock:

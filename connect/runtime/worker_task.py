@@ -13,9 +13,10 @@ import enum
 import logging
 import threading
 import traceback
-from typing import Protocol
+from typing import Any, Protocol
 
 from connect.runtime.models import ConnectorTaskId
+from connect.runtime.progress import ProgressPublisher
 
 log = logging.getLogger("connect.worker")
 
@@ -39,6 +40,10 @@ class TaskStatusListener(Protocol):
 
     def on_topic_used(self, connector: str, topic: str) -> None: ...
 
+    def on_task_progress(self, task: ConnectorTaskId, progress: dict[str, Any] | None) -> None:
+        """The task's latest reported progress (None: cleared); any thread, at most ~1/s per task."""
+        ...
+
 
 def format_trace(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -56,6 +61,7 @@ class WorkerTask:
         self._thread: threading.Thread | None = None
         self.failed: BaseException | None = None
         self.cancelled = False
+        self.progress = ProgressPublisher(task_id, listener.on_task_progress)
 
     # -- called from herder threads --------------------------------------------------------------
 
@@ -79,6 +85,7 @@ class WorkerTask:
     def cancel(self) -> None:
         """The task did not stop in time: it may keep running but must not commit anything further."""
         self.cancelled = True
+        self.progress.close(flush=False)
 
     def transition_to(self, target: TargetState) -> None:
         with self._state_changed:
@@ -96,6 +103,7 @@ class WorkerTask:
     # -- task thread -------------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.progress.reset()  # what an earlier run of this task reported is obsolete
         try:
             self.initialize_and_start()
             if not self.stopping:
@@ -119,6 +127,7 @@ class WorkerTask:
                 self.close()
             except Exception:
                 log.exception("Task %s failed to close cleanly", self.id)
+            self.progress.close()  # the last value reported, before the final state
             if self.failed is not None:
                 self.listener.on_task_failed(self.id, format_trace(self.failed))
             else:

@@ -1,5 +1,6 @@
 """In-memory stand-ins for what the runtime hands a plugin: task and connector contexts, the offset reader
-and the errant record reporter. Each records how the plugin used it, for assertions."""
+and the errant record reporter. Each records how the plugin used it, for assertions (task contexts also
+record every progress report: ``progress`` is the latest, ``progress_reports`` all of them in order)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connect.api.connector import SinkConnectorContext, SourceConnectorContext
+from connect.api.progress import check_progress
 from connect.api.records import SinkRecord, SourceRecord, TopicPartition
 from connect.api.task import ErrantRecordReporter, OffsetStorageReader, SinkTaskContext, SourceTaskContext
 
@@ -82,14 +84,42 @@ class InMemoryOffsetStorageReader(OffsetStorageReader):
         return len(self._offsets)
 
 
-class FakeSourceTaskContext(SourceTaskContext):
-    """A :class:`SourceTaskContext` over an :class:`InMemoryOffsetStorageReader`."""
+class _ProgressRecorder:
+    """``report_progress`` as the runtime validates it (same errors for values it would reject), without
+    the runtime's rate limit: every report is kept. Thread-safe, like the runtime's."""
+
+    def __init__(self) -> None:
+        self._progress_lock = threading.Lock()
+        self._progress_reports: list[dict[str, Any] | None] = []
+
+    def report_progress(self, progress: Mapping[str, Any] | None) -> None:
+        value = check_progress(progress)
+        with self._progress_lock:
+            self._progress_reports.append(value)
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The latest reported progress (what GET .../status would show), None if none or cleared."""
+        with self._progress_lock:
+            return self._progress_reports[-1] if self._progress_reports else None
+
+    @property
+    def progress_reports(self) -> list[dict[str, Any] | None]:
+        """Every value reported so far, in order (None for a clear)."""
+        with self._progress_lock:
+            return list(self._progress_reports)
+
+
+class FakeSourceTaskContext(_ProgressRecorder, SourceTaskContext):
+    """A :class:`SourceTaskContext` over an :class:`InMemoryOffsetStorageReader`; records progress reports
+    (``progress``, ``progress_reports``)."""
 
     def __init__(
         self,
         configs: Mapping[str, str] | None = None,
         offsets: InMemoryOffsetStorageReader | None = None,
     ) -> None:
+        super().__init__()
         self._configs = dict(configs or {})
         self.offsets = offsets if offsets is not None else InMemoryOffsetStorageReader()
 
@@ -131,13 +161,14 @@ class _SinkState:
     calls: list[SinkContextCall] = field(default_factory=list)
 
 
-class FakeSinkTaskContext(SinkTaskContext):
+class FakeSinkTaskContext(_ProgressRecorder, SinkTaskContext):
     """A :class:`SinkTaskContext` that records pause/resume/offset/timeout/commit requests.
 
     Attributes after use: ``paused`` (currently paused partitions), ``offsets`` (rewinds requested
-    with ``offset()``), ``timeout_ms`` (last ``timeout()``), ``commit_requests`` and ``calls`` (every
-    call, in order). ``assignment`` is what the test assigned; pass ``reporter`` (or
-    ``errant_records=True``) to offer an :class:`ErrantRecordReporter`.
+    with ``offset()``), ``timeout_ms`` (last ``timeout()``), ``commit_requests``, ``calls`` (every
+    call, in order; progress reports are not among them) and ``progress`` / ``progress_reports``.
+    ``assignment`` is what the test assigned; pass ``reporter`` (or ``errant_records=True``) to offer
+    an :class:`ErrantRecordReporter`.
     """
 
     def __init__(
@@ -147,6 +178,7 @@ class FakeSinkTaskContext(SinkTaskContext):
         reporter: ErrantRecordReporter | None = None,
         errant_records: bool = False,
     ) -> None:
+        super().__init__()
         self._configs = dict(configs or {})
         self._state = _SinkState(assignment=set(assignment))
         self.reporter = (

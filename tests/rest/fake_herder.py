@@ -4,13 +4,15 @@ Two fake connector plugins declare their settings with :class:`connect.api.Confi
 defaults and secret masking are the real ``ConfigDef`` behaviour): ``FakeSource`` (a ``password`` key)
 and ``FakeSink`` (a ``secret=True`` string key). Connectors move through RUNNING / PAUSED / STOPPED /
 FAILED as Kafka Connect's do; tasks are generated from ``tasks.max`` (at most 3, as a connector may
-choose fewer). Test hooks: :meth:`fail_task`, :meth:`fail_connector`, :meth:`set_offsets`,
-``rebalancing`` (writes answer RebalanceInProgressError), ``leader_url`` (writes answer NotLeaderError
-pointing there), ``healthy`` and :meth:`raise_on` (make one method raise any exception).
+choose fewer). Test hooks: :meth:`fail_task`, :meth:`report_progress`, :meth:`fail_connector`,
+:meth:`set_offsets`, ``rebalancing`` (writes answer RebalanceInProgressError), ``leader_url`` (writes
+answer NotLeaderError pointing there), ``healthy`` and :meth:`raise_on` (make one method raise any
+exception).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -262,6 +264,12 @@ class FakeHerder(Herder):
         with self._lock:
             c = self._get(name)
             c.tasks[task_id] = TaskState("FAILED", self._worker_id, trace, id=task_id)
+
+    def report_progress(self, name: str, task_id: int, progress: dict[str, Any] | None) -> None:
+        """What a task's ``context.report_progress`` leads to once published: the task's status shows it."""
+        with self._lock:
+            c = self._get(name)
+            c.tasks[task_id] = dataclasses.replace(c.tasks[task_id], progress=progress)
 
     def fail_connector(self, name: str, trace: str = "RuntimeException: connector failed") -> None:
         with self._lock:
