@@ -1,0 +1,94 @@
+"""The standard ``connect.testing`` suites for PostgresSource and its task, against a real PostgreSQL,
+plus the connector's own validation and pre-flight messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connect.api.errors import ConnectException
+from connect.testing import ConnectorTests, FakeSourceConnectorContext, SourceTaskTests
+from connectors.postgres import PostgresSource, PostgresSourceTask
+from tests.connectors.postgres.conftest import execute
+from tests.support.postgres import PostgresServer
+
+
+class TestPostgresSourceConnector(ConnectorTests):
+    connector_class = PostgresSource
+
+    @pytest.fixture(autouse=True)
+    def _database(self, pg: PostgresServer, pg_db: str, pg_config: dict[str, str]) -> None:
+        self._config = pg_config
+
+    def connector_config(self, tmp_path: Path) -> dict[str, str]:
+        return dict(self._config)
+
+
+class TestPostgresSourceTask(SourceTaskTests):
+    task_class = PostgresSourceTask
+    stop_timeout = 1.0
+
+    @pytest.fixture(autouse=True)
+    def _database(self, pg: PostgresServer, pg_db: str, pg_config: dict[str, str]) -> None:
+        self._pg, self._db, self._config = pg, pg_db, {**pg_config, "snapshot.fetch.size": "7"}
+
+    def task_config(self, tmp_path: Path) -> dict[str, str]:
+        return dict(self._config)
+
+    def prepare(self, tmp_path: Path, config: dict[str, str]) -> None:
+        execute(
+            self._pg,
+            self._db,
+            "CREATE TABLE t (id int PRIMARY KEY, v text)",
+            "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 20) i",
+        )
+
+    def add_data(self, tmp_path: Path, config: dict[str, str]) -> bool:
+        execute(self._pg, self._db, "INSERT INTO t VALUES (100, 'new')")
+        return True
+
+
+def _validate_errors(config: dict[str, str]) -> dict[str, list[str]]:
+    return PostgresSource().validate(config).errors()
+
+
+def test_validation_reports_per_field_errors_and_hides_the_password(pg_config: dict[str, str]) -> None:
+    errors = _validate_errors(
+        {
+            **pg_config,
+            "database.port": "99999",
+            "snapshot.mode": "sometimes",
+            "slot.name": "Bad-Slot",
+            "table.include.list": "public.(",
+            "database.password": "s3cret-value",
+        }
+    )
+    assert set(errors) == {"database.port", "snapshot.mode", "slot.name", "table.include.list"}, errors
+    assert "s3cret-value" not in repr(errors)
+    assert set(_validate_errors({})) >= {
+        "database.hostname",
+        "database.user",
+        "database.dbname",
+        "topic.prefix",
+    }
+    from connectors.postgres.config import CONFIG
+
+    assert CONFIG.mask({"database.password": "s3cret-value"}) == {"database.password": "[hidden]"}
+
+
+def test_validate_and_start_say_what_to_fix(pg: PostgresServer, pg_config: dict[str, str]) -> None:
+    wrong = {**pg_config, "database.password": "not-the-password"}
+    assert _validate_errors(wrong) == {}, "validate() checks fields only; start() checks the database"
+    connector = PostgresSource()
+    connector.initialize(FakeSourceConnectorContext())
+    with pytest.raises(ConnectException, match="rejected the credentials of user 'postgres'"):
+        connector.start(wrong)
+    missing = {**pg_config, "table.include.list": "public.nope,public.t.*"}
+    with pytest.raises(
+        ConnectException,
+        match=r"do not exist in database .*: public\.nope\. Create them or fix table\.include\.list",
+    ):
+        connector.start(missing)
+    with pytest.raises(ConnectException, match=r"check database\.dbname"):
+        connector.start({**pg_config, "database.dbname": "no_such_db"})

@@ -1,0 +1,402 @@
+"""PostgresSource through a real ``headrace standalone`` worker process and the session's broker:
+
+- SIGKILL of the worker in the middle of a 100k-change stream, then a restart: every committed change
+  is in the topic, in order per key (at-least-once, no gaps), and the slot never ran ahead of the
+  committed offsets;
+- wrong password, a missing table and ``wal_level`` not logical: FAILED through REST with a message
+  that says what to fix (and never the password);
+- a snapshot's progress (tables and rows done, estimate, rate, ETA) in ``GET /connectors/{name}/status``
+  and ``/metrics`` while it runs, then the streaming phase.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import TopicPartition
+
+from tests.connectors.postgres.conftest import execute
+from tests.support.brokers import BrokerUnderTest
+from tests.support.clients import confluent_consumer, create_topic
+from tests.support.connect import (
+    ConnectWorker,
+    read_offsets_file,
+    start_connect_worker,
+    wait_until,
+    write_connector_file,
+)
+from tests.support.postgres import PostgresServer, PostgresUnavailable, start_local
+from tests.support.require import require_or_skip
+
+KEYS = 1000
+ROUNDS = 100  # KEYS * ROUNDS = 100k update events after the 1000-row snapshot
+PARTITIONS = 2
+
+
+@pytest.fixture
+def workers(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[list[ConnectWorker]]:
+    started: list[ConnectWorker] = []
+    try:
+        yield started
+    finally:
+        for worker in reversed(started):
+            worker.close()
+
+
+def _worker(
+    broker: BrokerUnderTest,
+    tmp_path: Path,
+    workers: list[ConnectWorker],
+    files: tuple[Path, ...] = (),
+    **props: str,
+) -> ConnectWorker:
+    worker = start_connect_worker(
+        broker.bootstrap, tmp_path / f"w{len(workers)}", props, connector_files=files
+    )
+    workers.append(worker)
+    return worker
+
+
+def _json_config(prefix: str) -> dict[str, str]:
+    return {
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "tasks.max": "1",
+        "topic.prefix": prefix,
+        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "key.converter.schemas.enable": "false",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+    }
+
+
+def _end_offsets(bootstrap: str, topic: str) -> int:
+    consumer = confluent_consumer(bootstrap)
+    try:
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS)
+        )
+    finally:
+        consumer.close()
+
+
+def _read_all(bootstrap: str, topic: str) -> list[tuple[int, int, int, dict[str, Any]]]:
+    """(partition, offset, key id, value) of every record in the topic, once it stopped growing."""
+    total, stable_since = _end_offsets(bootstrap, topic), time.monotonic()
+    while time.monotonic() - stable_since < 1.0:
+        time.sleep(0.2)
+        now = _end_offsets(bootstrap, topic)
+        if now != total:
+            total, stable_since = now, time.monotonic()
+    consumer = confluent_consumer(bootstrap, **{"queued.min.messages": 1000000})
+    out: list[tuple[int, int, int, dict[str, Any]]] = []
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        deadline = time.monotonic() + 60
+        while len(out) < total and time.monotonic() < deadline:
+            for m in consumer.consume(num_messages=10000, timeout=0.5):
+                assert m.error() is None, m.error()
+                value = json.loads(m.value()) if m.value() is not None else None
+                out.append((m.partition(), m.offset(), json.loads(m.key())["id"], value))
+    finally:
+        consumer.close()
+    assert len(out) == total, f"read {len(out)} of {total} records"
+    return out
+
+
+def _confirmed(pg: PostgresServer, slot: str) -> int:
+    with pg.connect() as conn:
+        row = conn.execute(
+            "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+            (slot,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.headrace_only
+def test_sigkill_mid_stream_then_restart_delivers_every_change_in_order(
+    pg: PostgresServer,
+    pg_db: str,
+    pg_config: dict[str, str],
+    broker: BrokerUnderTest,
+    tmp_path: Path,
+    workers: list[ConnectWorker],
+) -> None:
+    prefix = f"pg{uuid.uuid4().hex[:8]}"
+    topic = f"{prefix}.public.kv"
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    execute(
+        pg,
+        pg_db,
+        "CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)",
+        f"INSERT INTO kv SELECT i, 0 FROM generate_series(1, {KEYS}) i",
+    )
+    config = {**pg_config, **_json_config(prefix), "max.batch.size": "1000"}
+    # the connector comes from a file on the command line, so the restarted worker runs it again
+    files = (write_connector_file(tmp_path / "pg.json", "pg", config),)
+    worker = _worker(broker, tmp_path, workers, files, **{"offset.flush.interval.ms": "300"})
+    healthy = worker.healthy("pg")
+    wait_until(
+        "the snapshot in the topic", lambda: _end_offsets(broker.bootstrap, topic) >= KEYS, 30, alive=healthy
+    )
+
+    def write() -> None:  # ROUNDS transactions, each updating every key once (v = round)
+        with pg.connect(pg_db) as conn:
+            for _ in range(ROUNDS):
+                conn.execute("UPDATE kv SET v = v + 1")
+
+    writer = threading.Thread(target=write, name="pg-writer", daemon=True)
+    writer.start()
+    total = KEYS * (ROUNDS + 1)
+    wait_until(
+        "a third of the stream in the topic",
+        lambda: _end_offsets(broker.bootstrap, topic) >= total // 3,
+        60,
+        interval=0.02,
+        alive=healthy,
+    )
+    worker.kill()
+    at_kill = _end_offsets(broker.bootstrap, topic)
+    committed = read_offsets_file(worker.offsets_file)
+    confirmed = _confirmed(pg, pg_config["slot.name"])
+    assert at_kill < total, "the worker was killed after the whole stream was delivered: not mid-stream"
+    (stored,) = [v for k, v in committed.items() if json.loads(k)[0] == "pg"]
+    assert confirmed <= stored["lsn"], "the slot was confirmed beyond the committed offsets"
+    writer.join(60)
+    assert not writer.is_alive()
+
+    worker.start()
+    wait_until(
+        "every change in the topic",
+        lambda: _end_offsets(broker.bootstrap, topic) >= total,
+        90,
+        interval=0.2,
+        alive=worker.healthy("pg"),
+        describe=lambda: _end_offsets(broker.bootstrap, topic),
+    )
+    resumed = worker.log_text(all_generations=False)
+    lsn = stored["lsn"]
+    assert (
+        f"committed before {lsn >> 32:X}/{lsn & 0xFFFFFFFF:X} and the first {stored['event']} record(s)"
+        in resumed
+    )
+    records = _read_all(broker.bootstrap, topic)
+    per_key: dict[int, list[int]] = defaultdict(list)
+    positions: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for partition, offset, key, value in records:
+        per_key[key].append(value["after"]["v"])
+        positions[key].append((partition, offset))
+    assert sorted(per_key) == list(range(1, KEYS + 1))
+    for key, values in per_key.items():
+        assert len({p for p, _ in positions[key]}) == 1, f"key {key} in more than one partition"
+        first_seen = list(dict.fromkeys(values))
+        assert first_seen == list(range(ROUNDS + 1)), f"key {key}: changes missing or out of order: {values}"
+        # at-least-once: a replay repeats a contiguous run that was already delivered, never reorders
+        replays = [i for i in range(1, len(values)) if values[i] <= values[i - 1]]
+        assert len(replays) <= 1, f"key {key}: more than one replay: {values}"
+    duplicates = len(records) - total
+    print(f"killed at {at_kill}/{total} records in the topic; {duplicates} duplicates after the restart")
+
+
+@pytest.fixture(scope="module")
+def replica_server() -> Iterator[PostgresServer]:
+    """A second throwaway server with wal_level=replica (logical decoding impossible)."""
+    try:
+        server = start_local({"wal_level": "replica"})
+    except PostgresUnavailable as exc:
+        require_or_skip(f"cannot start a PostgreSQL with wal_level=replica: {exc}")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_config_errors_fail_through_rest_with_what_to_fix(
+    pg: PostgresServer,
+    pg_db: str,
+    pg_config: dict[str, str],
+    broker: BrokerUnderTest,
+    tmp_path: Path,
+    workers: list[ConnectWorker],
+    replica_server: PostgresServer,
+) -> None:
+    worker = _worker(broker, tmp_path, workers)
+    base = {**pg_config, **_json_config(f"pg{uuid.uuid4().hex[:8]}")}
+    cases = {
+        "wrong-password": (
+            {**base, "database.password": "WrongPassw0rd!"},
+            "rejected the credentials of user 'postgres' (password authentication failed): check "
+            "database.user and database.password",
+        ),
+        "missing-table": (
+            {**base, "table.include.list": "public.orders"},
+            f"table.include.list names table(s) that do not exist in database '{pg_db}': public.orders. "
+            "Create them or fix table.include.list",
+        ),
+        "wal-level": (
+            {**base, **replica_server.connector_config("postgres")},
+            "runs with wal_level=replica, but change data capture needs wal_level=logical: set wal_level = "
+            "logical in postgresql.conf (or run ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL",
+        ),
+    }
+    for name, (config, _) in cases.items():
+        r = worker.put(f"/connectors/{name}/config", json=config)
+        assert r.status_code == 201, r.text
+    for name, (_, message) in cases.items():
+        status = worker.wait_for_state(name, "FAILED", timeout=30)
+        trace = status["connector"].get("trace", "")
+        assert message in trace, f"{name}: {trace[-2000:]}"
+        assert "WrongPassw0rd!" not in json.dumps(status)
+    assert "WrongPassw0rd!" not in worker.log_text()
+
+
+def test_postgres_restart_mid_stream_reconnects_and_continues(
+    pg: PostgresServer,
+    pg_db: str,
+    pg_config: dict[str, str],
+    broker: BrokerUnderTest,
+    tmp_path: Path,
+    workers: list[ConnectWorker],
+) -> None:
+    if not pg.local:
+        pytest.skip(
+            "the PostgreSQL server comes from HEADRACE_TEST_POSTGRES_DSN and cannot be restarted here"
+        )
+    prefix = f"pg{uuid.uuid4().hex[:8]}"
+    topic = f"{prefix}.public.kv"
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    execute(pg, pg_db, "CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)")
+    worker = _worker(broker, tmp_path, workers)
+    worker.create("pg", {**pg_config, **_json_config(prefix), "snapshot.mode": "no_data"})
+    worker.wait_for_state("pg", "RUNNING", ["RUNNING"], timeout=30)
+    wait_until("the task to stream", lambda: "Streaming changes" in worker.log_text(), 30)
+    batches, per_batch = 200, 50
+    halt = threading.Event()
+
+    def write() -> None:  # keeps committing through the restart; a failed batch is retried (idempotent)
+        conn: Any = None
+        for b in range(batches):
+            while not halt.is_set():
+                try:
+                    if conn is None:
+                        conn = pg.connect(pg_db)
+                    conn.execute(
+                        "INSERT INTO kv SELECT i, 0 FROM generate_series(%s::int, %s::int) i "
+                        "ON CONFLICT DO NOTHING",
+                        (b * per_batch + 1, (b + 1) * per_batch),
+                    )
+                    time.sleep(0.005)
+                    break
+                except psycopg.OperationalError:  # the server is restarting: reconnect and retry
+                    conn = None
+                    time.sleep(0.1)
+        if conn is not None:
+            conn.close()
+
+    writer = threading.Thread(target=write, name="pg-writer", daemon=True)
+    writer.start()
+    try:
+        healthy = worker.healthy("pg")
+        wait_until(
+            "changes in the topic", lambda: _end_offsets(broker.bootstrap, topic) >= 1000, 30, alive=healthy
+        )
+        pg.restart(mode="immediate")  # a crash of the database while changes stream
+        writer.join(60)
+        assert not writer.is_alive()
+        total = batches * per_batch
+        wait_until(
+            "every change after the restart",
+            lambda: _end_offsets(broker.bootstrap, topic) >= total,
+            60,
+            interval=0.2,
+            alive=worker.healthy("pg"),
+            describe=lambda: _end_offsets(broker.bootstrap, topic),
+        )
+    finally:
+        halt.set()
+    status = worker.status("pg")
+    assert [t["state"] for t in status["tasks"]] == ["RUNNING"], status
+    assert "Reconnected to PostgreSQL" in worker.log_text()
+    records = _read_all(broker.bootstrap, topic)
+    ids = [key for _p, _o, key, _v in records]
+    assert sorted(set(ids)) == list(range(1, total + 1)), "a committed change is missing"
+    assert len(ids) == total, f"{len(ids) - total} duplicates after the reconnect"
+
+
+SNAPSHOT_ROWS = 200_000
+
+
+def test_snapshot_progress_in_the_rest_status_then_streaming(
+    pg: PostgresServer,
+    pg_db: str,
+    pg_config: dict[str, str],
+    broker: BrokerUnderTest,
+    tmp_path: Path,
+    workers: list[ConnectWorker],
+) -> None:
+    prefix = f"pg{uuid.uuid4().hex[:8]}"
+    create_topic(broker.bootstrap, f"{prefix}.public.big", partitions=PARTITIONS)
+    execute(
+        pg,
+        pg_db,
+        "CREATE TABLE big (id int PRIMARY KEY, v text NOT NULL)",
+        "CREATE TABLE small (id int PRIMARY KEY)",
+        f"INSERT INTO big SELECT i, md5(i::text) FROM generate_series(1, {SNAPSHOT_ROWS}) i",
+        "INSERT INTO small SELECT generate_series(1, 10)",
+        "ANALYZE big",  # pg_class.reltuples, behind rows_estimated and the ETA
+        "ANALYZE small",
+    )
+    worker = _worker(broker, tmp_path, workers)
+    worker.create("pg", {**pg_config, **_json_config(prefix), "snapshot.fetch.size": "500"})
+    healthy = worker.healthy("pg")
+    seen: list[dict[str, Any]] = []
+
+    def progress(phase: str) -> dict[str, Any] | None:
+        for task in worker.status("pg")["tasks"]:
+            if "progress" in task:
+                seen.append(task["progress"])
+                if task["progress"]["phase"] == phase:
+                    return dict(task["progress"])
+        return None
+
+    during = wait_until(
+        "snapshot progress in GET /connectors/pg/status",
+        lambda: (p := progress("snapshot")) and p["rows_done"] > 0 and p,
+        60,
+        interval=0.05,
+        alive=healthy,
+        describe=lambda: seen[-3:],
+    )
+    assert during["tables_total"] == 2 and 0 <= during["tables_done"] <= 2
+    assert during["rows_estimated"] == SNAPSHOT_ROWS + 10
+    assert during["current_table"] in ("public.big", "public.small")
+    assert during["rows_per_second"] > 0 and during["eta_seconds"] is not None
+    metrics = worker.get("/metrics").text
+    assert 'headrace_connect_task_progress_rows_done{connector="pg",task="0"}' in metrics
+    assert 'headrace_connect_task_progress_tables_total{connector="pg",task="0"} 2' in metrics
+
+    after = wait_until(
+        "phase streaming after the snapshot",
+        lambda: progress("streaming"),
+        120,
+        interval=0.2,
+        alive=healthy,
+        describe=lambda: seen[-3:],
+    )
+    assert (after["snapshot_rows"], after["snapshot_tables"]) == (SNAPSHOT_ROWS + 10, 2)
+    assert after["slot"] == pg_config["slot.name"] and "/" in after["last_lsn"]
+    task = worker.json("GET", "/connectors/pg/tasks/0/status")
+    assert task["state"] == "RUNNING" and task["progress"]["phase"] == "streaming"
+    snapshots = [p for p in seen if p["phase"] == "snapshot"]
+    rows = [p["rows_done"] for p in snapshots]
+    assert rows == sorted(rows), "rows_done went backwards"
+    print(f"{len(snapshots)} snapshot progress values seen; the last: {snapshots[-1]}; then {after}")
+    assert "Snapshot completed" in worker.log_text()
