@@ -900,6 +900,11 @@ class Struct:
         """The field's value as set (``None`` when unset)."""
         return self._values[self._name(field)]
 
+    def field_values(self) -> Mapping[str, Any]:
+        """Every field's value as set, by name in schema order: a live read-only view, no copy (for
+        sinks that convert many structs column by column; nested structs stay :class:`Struct`)."""
+        return self._values
+
     def _get_checked(self, field: str, type: Type) -> Any:
         name = self._name(field)
         actual = self._schema._field_map[name].schema.type

