@@ -71,14 +71,17 @@ class KafkaApis:
         self.started_ms = int(time.time() * 1000)
 
     def handle(
-        self, frame: bytes | bytearray, peer: str
+        self, frame: bytes | bytearray | memoryview, peer: str
     ) -> list[bytes] | Awaitable[list[bytes] | None] | None:
         """Answer one request frame (without its size prefix).
 
         Returns the response buffers (size prefix included), None when no response is due, or an
-        awaitable of those. Raises ProtocolError when the connection must be closed.
+        awaitable of those. Raises ProtocolError when the connection must be closed. Hand-written
+        (``decode="raw"``) handlers get the frame itself, writable when the frame is (Produce patches
+        base offsets in place); everything else sees it read-only.
         """
-        buf = memoryview(frame).toreadonly()
+        raw = memoryview(frame)
+        buf = raw.toreadonly()
         r = Reader(buf)
         api_key = r.int16()
         version = r.int16()
@@ -104,7 +107,7 @@ class KafkaApis:
         if spec.decode == "kio":
             request = decode_request_body(api_key, version, buf, r.pos)
         else:
-            request = (buf, r.pos)
+            request = (raw, r.pos)
         result: Result = spec.handler(self, ctx, request)
         resp_flexible = flexible and api_key != API_VERSIONS_KEY
         if inspect.isawaitable(result):

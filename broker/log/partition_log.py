@@ -272,6 +272,11 @@ class PartitionLog:
 
         Raises InvalidRecordError (nothing written) or KafkaStorageError (I/O failure; nothing written).
         Event-loop thread only. Writes to the page cache; durability comes from ``flush()``.
+
+        A writable ``memoryview`` (a Produce request's records inside the receive buffer) is patched in
+        place (base offsets; with LogAppendTime also attributes, max timestamp and CRC) and written
+        straight from there: the caller hands that memory over and must not expect its old contents.
+        Anything else is copied first.
         """
         if self._closed:
             raise KafkaStorageError(f"Log {self.name} is closed")
@@ -283,7 +288,16 @@ class PartitionLog:
             duplicate = self._check_producer(headers)
             if duplicate is not None:
                 return duplicate
-        buf = bytearray(records)
+        buf: bytearray | memoryview
+        if (
+            isinstance(records, memoryview)
+            and not records.readonly
+            and records.format == "B"
+            and records.c_contiguous
+        ):
+            buf = records
+        else:
+            buf = bytearray(records)
         n = len(buf)
         seg = self._active_segment()
         if seg.size and (
@@ -404,7 +418,7 @@ class PartitionLog:
     def _active_segment(self) -> Segment:
         return self._segments[-1]
 
-    def _write_all(self, seg: Segment, buf: bytearray) -> None:
+    def _write_all(self, seg: Segment, buf: bytearray | memoryview) -> None:
         try:
             written = os.write(seg.fd, buf)
             if written < len(buf):
