@@ -1,18 +1,18 @@
 """WorkerSinkTask: consume -> convert -> transform -> put; consumer offsets committed after flush.
 
-Offsets: the task thread tracks, per assigned partition, the offset after the last record it
-delivered to ``put()`` (or skipped under ``errors.tolerance=all``). Every ``offset.flush.interval.ms``,
-on partition revocation and at shutdown it asks the plugin ``pre_commit(current)`` (default: ``flush``
-then ``current``), makes the dead letter queue durable, and commits what ``pre_commit`` returned for
-partitions still assigned — so a consumer offset is never committed before the plugin says the data
-is durable in the target. Partition assignment changes call ``open()``/``close()`` on the task thread
-(inside the consumer's poll, as Kafka does).
+Offsets: the task thread tracks, per assigned partition, the offset after the last consumed record
+it handled: delivered to a ``put()`` that returned, dropped by a transformation (e.g. a Filter SMT),
+or skipped under ``errors.tolerance=all``; it advances once per batch, after ``put()`` returned.
+Every ``offset.flush.interval.ms``, on partition revocation and at shutdown it asks the plugin
+``pre_commit(current)`` (default: ``flush`` then ``current``), makes the dead letter queue durable,
+and commits what ``pre_commit`` returned for partitions still assigned — so a consumer offset is
+never committed before the plugin says the data is durable in the target. Partition assignment
+changes call ``open()``/``close()`` on the task thread (inside the consumer's poll, as Kafka does).
 """
 
 from __future__ import annotations
 
 import logging
-import operator
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -44,9 +44,6 @@ _TS_BY_CODE = (
     TimestampType.CREATE_TIME,
     TimestampType.LOG_APPEND_TIME,
     TimestampType.NO_TIMESTAMP_TYPE,
-)
-_ORIGINAL_POSITION = operator.attrgetter(
-    "original_topic", "original_kafka_partition", "original_kafka_offset"
 )
 
 
@@ -160,11 +157,10 @@ class WorkerSinkTask(WorkerTask):
     def initialize_and_start(self) -> None:
         self.task.initialize(self.context)
         self.task.start(dict(self.task_config))
-        topics = [
-            t.strip()
-            for t in str(self.task_config.get("topics", self.connector_config.get("topics", ""))).split(",")
-            if t.strip()
-        ]
+        given = self.task_config.get("topics", self.connector_config.get("topics", ""))
+        # the parsed connector config holds ``topics`` as a list ([] when only topics.regex is set)
+        items = given if isinstance(given, list) else str(given).split(",")
+        topics = [str(t).strip() for t in items if str(t).strip()]
         regex = str(
             self.task_config.get("topics.regex", self.connector_config.get("topics.regex", ""))
         ).strip()
@@ -447,6 +443,19 @@ class WorkerSinkTask(WorkerTask):
         )
 
     def _deliver(self, records: list[SinkRecord], batch_offsets: dict[tuple[str, int], int]) -> None:
+        """``put(records)`` on the task thread, then advance :attr:`current_offsets` to ``batch_offsets``.
+
+        ``records`` and ``batch_offsets`` come from one :meth:`_convert` call: ``batch_offsets`` holds, per
+        consumed partition, the offset after the batch's last message, whether that message was put,
+        dropped by a transformation or skipped under ``errors.tolerance=all``. Once ``put()`` returned,
+        every message of the batch is handled, so the whole batch counts as consumed (as Kafka's
+        ``currentOffsets.putAll(origOffsets)``): skipped records at the end of a batch, or a batch of
+        only skipped records (``put([])``), advance the offset too. The offsets are committed only later,
+        by :meth:`commit_offsets` after ``pre_commit`` (``flush``) made the put records durable, so a
+        record that was put is never committed before it is flushed (at-least-once). The update is per
+        partition, not per record. On a :class:`RetriableException` nothing advances: the batch and its
+        offsets are kept and delivered again (same records, same offsets) after the task's timeout.
+        """
         try:
             self.task.put(records)
         except RetriableException as exc:
@@ -465,13 +474,11 @@ class WorkerSinkTask(WorkerTask):
             return
         if self._retry_batch is not None:
             self._retry_batch = None
+            self._retry_offsets = {}
             self._pause_all(False)
-        last: dict[tuple[str, int], int] = {}
-        for topic, partition, offset in map(_ORIGINAL_POSITION, records):
-            last[(topic, partition or 0)] = offset
         offsets = self.current_offsets
-        for (topic, partition), offset in last.items():
-            offsets[TopicPartition(topic, partition)] = offset + 1
+        for (topic, partition), offset in batch_offsets.items():
+            offsets[TopicPartition(topic, partition)] = offset
         self.records_delivered += len(records)
         if self._raw:
             self._raw.clear()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from confluent_kafka import ConsumerGroupTopicPartitions
+
 from tests.connect_e2e.files import assert_no_new_lines, read_lines, sink_config, wait_for_lines
-from tests.support.clients import Got, Rec, consume_confluent, create_topic, produce_confluent
-from tests.support.connect import ConnectWorker
+from tests.support.clients import Got, Rec, admin, consume_confluent, create_topic, produce_confluent
+from tests.support.connect import ConnectWorker, wait_until
 
 GARBAGE = [b"not json {", b"\xff\xfe\x00binary", b'{"unterminated": ']
 
@@ -152,3 +154,58 @@ def test_errors_tolerance_none_fails_the_task(
     lines = read_lines(out)
     assert all(x.startswith("valid-") for x in lines) and len(lines) <= 3, lines
     assert_no_new_lines(out, len(lines), 1.0)
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> int | None:
+    """The group's committed offset for partition 0 of ``topic`` (None when nothing is committed)."""
+    client = admin(bootstrap)  # keep the client alive until its future resolves
+    result = client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
+    tps = result[group].result(15).topic_partitions or []
+    offsets = [tp.offset for tp in tps if tp.topic == topic and tp.partition == 0 and tp.offset >= 0]
+    return offsets[0] if offsets else None
+
+
+def test_poison_records_at_the_end_of_the_topic_are_committed(
+    worker: ConnectWorker, tmp_path: Path, topic: str, snk: str
+) -> None:
+    """Records skipped under ``errors.tolerance=all`` count as consumed: when the last records of the
+    topic are poison, the sink's consumer group still commits the end of the topic once the valid
+    records before them are flushed, and a later batch of only poison records moves it again."""
+    bootstrap = worker.bootstrap
+    group = f"connect-{snk}"
+    out = tmp_path / "out.txt"
+    create_topic(bootstrap, topic, partitions=1)
+    valid = [f"valid-{i:03d}" for i in range(20)]
+    recs = [Rec(i, None, json.dumps(text).encode()) for i, text in enumerate(valid)]
+    recs += [Rec(20 + i, None, GARBAGE[i % len(GARBAGE)]) for i in range(5)]
+    produce_confluent(bootstrap, topic, recs, partition=0)  # before the sink starts: one batch
+    worker.create(
+        snk,
+        sink_config(
+            out,
+            topic,
+            **{
+                "value.converter": "JsonConverter",
+                "value.converter.schemas.enable": "false",
+                "errors.tolerance": "all",
+            },
+        ),
+    )
+    wait_for_lines(out, valid, alive=worker.healthy(snk))
+    wait_until(
+        "the committed offset to reach the end of the topic (25)",
+        lambda: _committed(bootstrap, group, topic) == 25,
+        30,
+        alive=worker.healthy(snk),
+        describe=lambda: _committed(bootstrap, group, topic),
+    )
+    produce_confluent(bootstrap, topic, [Rec(25 + i, None, GARBAGE[0]) for i in range(3)], partition=0)
+    wait_until(
+        "the committed offset to pass a batch of only poison records (28)",
+        lambda: _committed(bootstrap, group, topic) == 28,
+        30,
+        alive=worker.healthy(snk),
+        describe=lambda: _committed(bootstrap, group, topic),
+    )
+    assert read_lines(out) == valid
+    assert worker.status(snk)["tasks"][0]["state"] == "RUNNING"
