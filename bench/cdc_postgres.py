@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -44,14 +42,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import (
-    PySpy,
+    JSON_SCHEMA_CONVERTERS,
+    add_worker_arguments,
+    cpu_per_m,
     create_topic,
     log,
+    print_result,
+    print_worker_profile,
     proc_cpu_seconds,
+    profile_worker,
     running_broker,
-    summarize_folded,
+    settle,
+    start_run,
+    start_worker,
     table,
-    warn_if_busy,
 )
 from confluent_kafka import Consumer, TopicPartition
 
@@ -60,12 +64,11 @@ from connectors.postgres import PostgresSourceTask
 from connectors.postgres.config import parse_settings
 from connectors.postgres.pgoutput import decode
 from connectors.postgres.replication import ReplicationStream
-from tests.support.connect import start_connect_worker, wait_until
+from tests.support.connect import wait_until
 from tests.support.postgres import start_or_connect
 
 TARGET = 50_000.0
 TXN_ROWS = 10_000
-WORKER_PROPS = {"offset.flush.interval.ms": "1000", "task.shutdown.graceful.timeout.ms": "30000"}
 
 
 @dataclass
@@ -163,7 +166,7 @@ def _commit_changes(pg: Any, db: str, n: int) -> None:
 def _runtime_phase(worker: Any, broker: Any, topic: str, n: int, args: argparse.Namespace) -> Result:
     log("phase 3: through the worker (resume -> last broker ack) ...")
     profile = Path(args.profile) if args.profile else None
-    spy = PySpy.start(worker.pid, "worker", profile) if profile else None
+    spy = profile_worker(worker.pid, "worker", profile)
     w0 = proc_cpu_seconds(worker.pid)
     started = time.monotonic()
     worker.json("PUT", "/connectors/pg/resume", expect=202)
@@ -175,10 +178,8 @@ def _runtime_phase(worker: Any, broker: Any, topic: str, n: int, args: argparse.
         time.sleep(0.05)
     seconds = time.monotonic() - started
     w1 = proc_cpu_seconds(worker.pid)
-    cpu = (w1 - w0) / (n / 1e6) if w0 is not None and w1 is not None else None
-    if spy is not None:
-        spy.stop()
-        print(f"\nworker hot spots:\n{summarize_folded(spy.out)}", file=sys.stderr)
+    cpu = cpu_per_m(w0, w1, n)
+    print_worker_profile(spy, "runtime phase")
     note = "1 task, JsonConverter schemas.enable=true, acks=all, 1 partition, worker cpu"
     return Result("runtime", n, seconds, n / seconds, TARGET, cpu, note + (" (profiled)" if profile else ""))
 
@@ -202,20 +203,13 @@ def run(args: argparse.Namespace) -> list[Result]:
             with running_broker("headrace", args.bootstrap, args.data_dir) as broker:
                 topic = "bench.public.narrow"
                 create_topic(broker.bootstrap, topic, partitions=1)
-                worker = start_connect_worker(
-                    broker.bootstrap,
-                    Path(tmp) / "worker",
-                    props=WORKER_PROPS,
-                )
+                worker = start_worker(broker.bootstrap, Path(tmp) / "worker")
                 try:
                     config = {
                         **base,
                         "connector.class": "PostgresSource",
                         "slot.name": "bench_worker",
-                        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-                        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-                        "key.converter.schemas.enable": "true",
-                        "value.converter.schemas.enable": "true",
+                        **JSON_SCHEMA_CONVERTERS,
                     }
                     worker.create("pg", config)
                     worker.wait_for_state("pg", "RUNNING", ["RUNNING"], timeout=60)
@@ -227,18 +221,17 @@ def run(args: argparse.Namespace) -> list[Result]:
                         stream.create_slot(slot, export_snapshot=False)
                         stream.close()
                     _commit_changes(pg, db, n)
-                    pids = {worker.pid, *(x for x in [broker.pid] if x)}
-                    warn_if_busy(pids)
+                    settle(worker.pid, broker, wait_quiet=False)
 
                     log("phase 1: raw pgoutput decode ...")
                     results.append(_decode_phase(settings, "bench_raw", n))
-                    print(results[-1].line(), flush=True)
+                    print_result(results[-1].line())
                     log("phase 2: the task in-process (no runtime) ...")
                     results.append(_task_phase({**base, "slot.name": "bench_task"}, n))
-                    print(results[-1].line(), flush=True)
+                    print_result(results[-1].line())
 
                     results.append(_runtime_phase(worker, broker, topic, n, args))
-                    print(results[-1].line(), flush=True)
+                    print_result(results[-1].line())
                 finally:
                     worker.close()
     finally:
@@ -251,15 +244,16 @@ def main() -> int:
     p.add_argument("--changes", type=int, default=1_000_000, help="committed changes (default 1M)")
     p.add_argument("--quick", action="store_true", help="100k changes")
     p.add_argument("--batch", type=int, default=4096, help="connector max.batch.size (default 4096)")
-    p.add_argument("--bootstrap", help="use this running broker instead of starting headrace")
-    p.add_argument("--data-dir", help="parent directory of the broker's temporary data dir")
-    p.add_argument("--profile", metavar="DIR", help="py-spy the worker during the runtime phase")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds for the runtime phase")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_worker_arguments(
+        p,
+        profile_help="py-spy the worker during the runtime phase",
+        timeout_help="seconds for the runtime phase",
+        extras=False,
+    )
     args = p.parse_args()
     if args.quick:
         args.changes = 100_000
-    log(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus")
+    start_run(args)
     results = run(args)
     if args.json:
         print(json.dumps([{**asdict(r), "ok": r.ok} for r in results], indent=2))

@@ -32,12 +32,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import textwrap
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,19 +43,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import (
-    PySpy,
+    JSON_SCHEMA_CONVERTERS,
+    add_worker_arguments,
+    cpu_per_m,
     create_topic,
     log,
+    print_result,
+    print_worker_profile,
     proc_cpu_seconds,
+    profile_worker,
     running_broker,
-    summarize_folded,
+    settle,
+    start_run,
+    start_worker,
     table,
     unique_topic,
-    wait_until_quiet,
-    warn_if_busy,
+    wait_for_task_stats,
+    write_plugin,
 )
 
-from tests.support.connect import ConnectWorker, start_connect_worker
+from tests.support.connect import ConnectWorker
 
 TARGET_SOURCE = 150_000.0
 TARGET_SINK = 200_000.0
@@ -364,55 +368,15 @@ class TaskResult:
         return text
 
 
-def _read_stats(stats_dir: Path, kind: str) -> list[dict[str, Any]]:
-    out = []
-    for p in sorted(stats_dir.glob(f"{kind}-*.json")):
-        try:
-            out.append(json.loads(p.read_text()))
-        except (OSError, ValueError):
-            continue  # being replaced right now
-    return out
-
-
 def _wait_for_tasks(
-    worker: ConnectWorker,
-    stats_dir: Path,
-    kind: str,
-    tasks: int,
-    total: int,
-    connector: str,
-    timeout: float,
+    worker: ConnectWorker, stats_dir: Path, kind: str, tasks: int, total: int, connector: str, timeout: float
 ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    next_log = 0.0
-    while True:
-        worker.check_alive()
-        stats = _read_stats(stats_dir, kind)
-        done = [s for s in stats if s.get("done")]
-        if len(done) >= tasks:
-            return sorted(done, key=lambda s: s["task"])
-        now = time.monotonic()
-        if now >= next_log:
-            next_log = now + 2.0
-            count = sum(s.get("generated" if kind == "source" else "records", 0) for s in stats)
-            label = "generated" if kind == "source" else "delivered to put()"
-            log(f"{kind}: {count:,}/{total:,} records {label} ({100 * count / total:5.1f}%)")
-            status = worker.get(f"/connectors/{connector}/status").json()
-            failed = [t for t in status.get("tasks", []) if t["state"] == "FAILED"]
-            if failed:
-                raise RuntimeError(f"{connector} task failed:\n{failed[0].get('trace', '')[-3000:]}")
-        if now > deadline:
-            raise TimeoutError(f"{kind} tasks not done after {timeout}s: {stats}")
-        time.sleep(0.1)
+    def progress(stats: list[dict[str, Any]]) -> str:
+        count = sum(s.get("generated" if kind == "source" else "records", 0) for s in stats)
+        label = "generated" if kind == "source" else "delivered to put()"
+        return f"{kind}: {count:,}/{total:,} records {label} ({100 * count / total:5.1f}%)"
 
-
-def _converter_props() -> dict[str, str]:
-    return {
-        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "key.converter.schemas.enable": "true",
-        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "value.converter.schemas.enable": "true",
-    }
+    return wait_for_task_stats(worker, stats_dir, kind, tasks, connector, timeout, progress)
 
 
 def run(args: argparse.Namespace) -> list[TaskResult]:
@@ -420,36 +384,19 @@ def run(args: argparse.Namespace) -> list[TaskResult]:
     profile_dir = Path(args.profile) if args.profile else None
     with tempfile.TemporaryDirectory(prefix="connect-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        plugins = tmp / "plugins"
-        plugins.mkdir()
-        (plugins / PLUGIN_MODULE).write_text(PLUGIN_SOURCE)
-        stats_dir = tmp / "stats"
-        stats_dir.mkdir()
+        plugins, stats_dir = write_plugin(tmp, PLUGIN_MODULE, PLUGIN_SOURCE)
         with running_broker("headrace", args.bootstrap, args.data_dir) as broker:
             topic = unique_topic("connect-bench")
             create_topic(broker.bootstrap, topic, partitions=args.tasks)
             log(f"topic {topic} ({args.tasks} partition(s)) ready; starting the worker ...")
-            worker = start_connect_worker(
-                broker.bootstrap,
-                tmp / "worker",
-                props={
-                    "plugin.path": str(plugins),
-                    "offset.flush.interval.ms": str(args.flush_ms),
-                    "task.shutdown.graceful.timeout.ms": "30000",
-                    **dict(kv.split("=", 1) for kv in args.set),
-                },
-                log_level="INFO",
-            )
-            log(f"worker pid {worker.pid}, REST at {worker.url}, log {worker.log_path}")
+            worker = start_worker(broker.bootstrap, tmp / "worker", plugins, args.flush_ms, args.set)
             try:
                 plugin_names = [p["class"] for p in worker.json("GET", "/connector-plugins")]
                 if not any(p.endswith("BenchSourceConnector") for p in plugin_names):
                     raise RuntimeError(
                         f"the bench plugins were not loaded: {plugin_names}\n{worker.log_tail()}"
                     )
-                if args.wait_quiet:
-                    wait_until_quiet({worker.pid, *(x for x in [broker.pid] if x)}, max_wait=30)
-                warn_if_busy({worker.pid, *(x for x in [broker.pid] if x)})
+                settle(worker.pid, broker, args.wait_quiet)
                 results += _source_phase(args, worker, broker, topic, stats_dir, profile_dir)
                 # The idle source would keep polling: remove it so the sink phase runs alone.
                 worker.json("DELETE", "/connectors/bench-source", expect=204)
@@ -462,12 +409,6 @@ def run(args: argparse.Namespace) -> list[TaskResult]:
     return results
 
 
-def _cpu_per_m(before: float | None, after: float | None, records: int) -> float | None:
-    if before is None or after is None or not records:
-        return None
-    return (after - before) / (records / 1e6)
-
-
 def _source_phase(
     args: argparse.Namespace,
     worker: ConnectWorker,
@@ -477,7 +418,7 @@ def _source_phase(
     profile_dir: Path | None,
 ) -> list[TaskResult]:
     log(f"source phase: {args.records:,} records, {args.tasks} task(s), batch {args.batch}")
-    spy = PySpy.start(worker.pid, "worker-source", profile_dir) if profile_dir else None
+    spy = profile_worker(worker.pid, "worker-source", profile_dir)
     w0, b0 = proc_cpu_seconds(worker.pid), proc_cpu_seconds(broker.pid)
     worker.create(
         "bench-source",
@@ -488,16 +429,14 @@ def _source_phase(
             "records": str(args.records),
             "batch": str(args.batch),
             "stats.dir": str(stats_dir),
-            **_converter_props(),
+            **JSON_SCHEMA_CONVERTERS,
         },
     )
     stats = _wait_for_tasks(
         worker, stats_dir, "source", args.tasks, args.records, "bench-source", args.timeout
     )
     w1, b1 = proc_cpu_seconds(worker.pid), proc_cpu_seconds(broker.pid)
-    if spy is not None:
-        spy.stop()
-        _print_profile(spy.out, "source phase")
+    print_worker_profile(spy, "source phase")
     out = []
     for s in stats:
         ack_s = s["last_ack"] - s["first_poll"]
@@ -511,12 +450,12 @@ def _source_phase(
             TARGET_SOURCE,
             commit_s,
             s["records"] / commit_s,
-            _cpu_per_m(w0, w1, args.records),
-            _cpu_per_m(b0, b1, args.records),
+            cpu_per_m(w0, w1, args.records),
+            cpu_per_m(b0, b1, args.records),
             s.get("thread_cpu"),
             profile_dir is not None,
         )
-        _out(r.line())
+        print_result(r.line())
         out.append(r)
     return out
 
@@ -533,7 +472,7 @@ def _sink_phase(
     if per_partition * args.tasks != args.records:
         raise SystemExit("--records must be a multiple of --tasks")
     log(f"sink phase: {args.records:,} records in the topic, {args.tasks} task(s)")
-    spy = PySpy.start(worker.pid, "worker-sink", profile_dir) if profile_dir else None
+    spy = profile_worker(worker.pid, "worker-sink", profile_dir)
     w0, b0 = proc_cpu_seconds(worker.pid), proc_cpu_seconds(broker.pid)
     worker.create(
         "bench-sink",
@@ -543,14 +482,12 @@ def _sink_phase(
             "topics": topic,
             "records.per.partition": str(per_partition),
             "stats.dir": str(stats_dir),
-            **_converter_props(),
+            **JSON_SCHEMA_CONVERTERS,
         },
     )
     stats = _wait_for_tasks(worker, stats_dir, "sink", args.tasks, args.records, "bench-sink", args.timeout)
     w1, b1 = proc_cpu_seconds(worker.pid), proc_cpu_seconds(broker.pid)
-    if spy is not None:
-        spy.stop()
-        _print_profile(spy.out, "sink phase")
+    print_worker_profile(spy, "sink phase")
     out = []
     for s in stats:
         counted = s["records"] - s["first_batch"]
@@ -562,26 +499,14 @@ def _sink_phase(
             seconds,
             counted / seconds if seconds > 0 else float("inf"),
             TARGET_SINK,
-            worker_cpu_s_per_m=_cpu_per_m(w0, w1, args.records),
-            broker_cpu_s_per_m=_cpu_per_m(b0, b1, args.records),
+            worker_cpu_s_per_m=cpu_per_m(w0, w1, args.records),
+            broker_cpu_s_per_m=cpu_per_m(b0, b1, args.records),
             thread_cpu_s=s.get("thread_cpu"),
             profiled=profile_dir is not None,
         )
-        _out(r.line())
+        print_result(r.line())
         out.append(r)
     return out
-
-
-_RESULTS_TO_STDERR = False  # --json: stdout carries the JSON only
-
-
-def _out(text: str) -> None:
-    print(text, file=sys.stderr if _RESULTS_TO_STDERR else sys.stdout, flush=True)
-
-
-def _print_profile(path: Path, label: str) -> None:
-    text = summarize_folded(path, top=25).replace("busy broker thread", "busy worker thread")
-    _out(f"\n== py-spy: worker hot spots, {label} ({path}) ==\n{text}\n")
 
 
 def summary(results: list[TaskResult]) -> str:
@@ -654,20 +579,7 @@ def main() -> int:
     p.add_argument(
         "--flush-ms", type=int, default=1000, help="worker offset.flush.interval.ms (default 1000)"
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra worker property (repeatable), e.g. --set consumer.fetch.queue.backoff.ms=10",
-    )
-    p.add_argument("--bootstrap", help="use this running broker instead of starting headrace")
-    p.add_argument("--data-dir", help="parent directory of the broker's temporary data dir")
-    p.add_argument("--profile", metavar="DIR", help="py-spy the worker in each phase; write profiles to DIR")
-    p.add_argument("--timeout", type=float, default=600.0, help="per phase (s)")
-    p.add_argument(
-        "--no-wait-quiet", dest="wait_quiet", action="store_false", help="do not wait for an idle machine"
-    )
+    add_worker_arguments(p, profile_help="py-spy the worker in each phase; write profiles to DIR")
     p.add_argument(
         "--repeat",
         type=int,
@@ -675,15 +587,12 @@ def main() -> int:
         help="rounds (each with a fresh broker and worker); the table shows, per path and task, the round "
         "with the median rate",
     )
-    p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     args = p.parse_args()
     if args.quick:
         args.records = 100_000
-    global _RESULTS_TO_STDERR
-    _RESULTS_TO_STDERR = args.json
     if args.records % args.tasks:
         raise SystemExit("--records must be a multiple of --tasks")
-    log(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus")
+    start_run(args)
     rounds: list[list[TaskResult]] = []
     for i in range(max(1, args.repeat)):
         if args.repeat > 1:

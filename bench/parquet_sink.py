@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import textwrap
@@ -33,21 +32,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import (
-    PySpy,
+    add_worker_arguments,
+    cpu_per_m,
     create_topic,
     log,
+    print_result,
+    print_worker_profile,
     proc_cpu_seconds,
-    renice,
+    profile_worker,
     running_broker,
     set_priority,
-    summarize_folded,
+    settle,
+    start_run,
+    start_worker,
     table,
     unique_topic,
-    wait_until_quiet,
-    warn_if_busy,
+    wait_for_task_stats,
+    write_plugin,
 )
 
-from tests.support.connect import ConnectWorker, start_connect_worker
+from tests.support.connect import ConnectWorker
 from tests.support.seaweedfs import S3Store, s3_store
 
 TARGET_LOCAL = 200_000.0
@@ -245,36 +249,6 @@ def _converter_props(converter: str) -> dict[str, str]:
     }
 
 
-def _wait(
-    worker: ConnectWorker, stats_dir: Path, name: str, tasks: int, total: int, timeout: float
-) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    next_log = 0.0
-    while True:
-        worker.check_alive()
-        stats = []
-        for p in sorted(stats_dir.glob(f"{name}-*.json")):
-            try:
-                stats.append(json.loads(p.read_text()))
-            except (OSError, ValueError):
-                continue
-        done = [s for s in stats if s.get("done")]
-        if len(done) >= tasks:
-            return sorted(done, key=lambda s: s["task"])
-        now = time.monotonic()
-        if now >= next_log:
-            next_log = now + 2.0
-            rows = sum(s.get("rows", 0) for s in stats)
-            log(f"{name}: {rows:,}/{total:,} rows in committed files ({100 * rows / total:5.1f}%)")
-            status = worker.get(f"/connectors/{name}/status").json()
-            failed = [t for t in status.get("tasks", []) if t["state"] == "FAILED"]
-            if failed:
-                raise RuntimeError(f"{name} task failed:\n{failed[0].get('trace', '')[-3000:]}")
-        if now > deadline:
-            raise TimeoutError(f"{name} not done after {timeout}s: {stats}")
-        time.sleep(0.1)
-
-
 def _phase(
     args: argparse.Namespace,
     worker: ConnectWorker,
@@ -287,7 +261,7 @@ def _phase(
     name = f"parquet-{store}-{mode}"
     per_partition = args.records // args.tasks
     log(f"{store}/{mode}: {args.records:,} records, {args.tasks} task(s), flush.size {args.flush_size}")
-    spy = PySpy.start(worker.pid, f"worker-{store}", Path(args.profile)) if args.profile else None
+    spy = profile_worker(worker.pid, f"worker-{store}", Path(args.profile) if args.profile else None)
     w0 = proc_cpu_seconds(worker.pid)
     worker.create(
         name,
@@ -304,11 +278,14 @@ def _phase(
             **store_config,
         },
     )
-    stats = _wait(worker, stats_dir, name, args.tasks, args.records, args.timeout)
+
+    def progress(stats: list[dict[str, Any]]) -> str:
+        rows, total = sum(s.get("rows", 0) for s in stats), args.records
+        return f"{name}: {rows:,}/{total:,} rows in committed files ({100 * rows / total:5.1f}%)"
+
+    stats = wait_for_task_stats(worker, stats_dir, name, args.tasks, name, args.timeout, progress)
     w1 = proc_cpu_seconds(worker.pid)
-    if spy is not None:
-        spy.stop()
-        _out(f"\n== py-spy: worker hot spots, {store} ({spy.out}) ==\n{summarize_folded(spy.out, top=25)}\n")
+    print_worker_profile(spy, store)
     worker.json("DELETE", f"/connectors/{name}", expect=204)
     out = []
     for s in stats:
@@ -324,10 +301,10 @@ def _phase(
             counted / seconds if seconds > 0 else float("inf"),
             TARGET_LOCAL if store == "local" and mode == args.modes[0] else None,
             s.get("thread_cpu"),
-            (w1 - w0) / (args.records / 1e6) if w0 is not None and w1 is not None else None,
+            cpu_per_m(w0, w1, args.records),
             args.profile is not None,
         )
-        _out(r.line())
+        print_result(r.line())
         out.append(r)
     return out
 
@@ -336,11 +313,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="parquet-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        plugins = tmp / "plugins"
-        plugins.mkdir()
-        (plugins / PLUGIN_MODULE).write_text(PLUGIN_SOURCE)
-        stats_dir = tmp / "stats"
-        stats_dir.mkdir()
+        plugins, stats_dir = write_plugin(tmp, PLUGIN_MODULE, PLUGIN_SOURCE)
         s3: S3Store | None = None
         if "s3" in args.stores:
             if args.s3_endpoint:
@@ -353,24 +326,11 @@ def run(args: argparse.Namespace) -> list[Result]:
                 topic = unique_topic("parquet-bench")
                 create_topic(broker.bootstrap, topic, partitions=args.tasks)
                 fill_topic(broker.bootstrap, topic, args.records, args.tasks)
-                worker = start_connect_worker(
-                    broker.bootstrap,
-                    tmp / "worker",
-                    props={
-                        "plugin.path": str(plugins),
-                        "offset.flush.interval.ms": "1000",
-                        "task.shutdown.graceful.timeout.ms": "30000",
-                        **dict(kv.split("=", 1) for kv in args.set),
-                    },
-                    log_level="INFO",
+                worker = start_worker(
+                    broker.bootstrap, tmp / "worker", plugins, extra=args.set, nice=args.nice
                 )
-                log(f"worker pid {worker.pid}, log {worker.log_path}")
-                if args.nice:
-                    renice(worker.pid, args.nice)
                 try:
-                    if args.wait_quiet:
-                        wait_until_quiet({worker.pid, *(x for x in [broker.pid] if x)}, max_wait=30)
-                    warn_if_busy({worker.pid, *(x for x in [broker.pid] if x)})
+                    settle(worker.pid, broker, args.wait_quiet)
                     if "local" in args.stores:
                         for mode in args.modes:
                             local = {"store.url": f"file://{tmp / 'lake' / mode}"}
@@ -402,13 +362,6 @@ def run(args: argparse.Namespace) -> list[Result]:
     return results
 
 
-_RESULTS_TO_STDERR = False
-
-
-def _out(text: str) -> None:
-    print(text, file=sys.stderr if _RESULTS_TO_STDERR else sys.stdout, flush=True)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -427,14 +380,7 @@ def main() -> int:
     )
     p.add_argument("--stores", default="local,s3", help="comma-separated: local, s3 (default both)")
     p.add_argument("--s3-endpoint", help="an S3 endpoint to use instead of starting SeaweedFS")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra worker property")
-    p.add_argument("--bootstrap", help="use this running broker instead of starting headrace")
-    p.add_argument("--data-dir", help="parent directory of the broker's temporary data dir")
-    p.add_argument("--profile", metavar="DIR", help="py-spy the worker in each phase; write profiles to DIR")
-    p.add_argument("--timeout", type=float, default=600.0, help="per phase (s)")
-    p.add_argument(
-        "--no-wait-quiet", dest="wait_quiet", action="store_false", help="do not wait for an idle machine"
-    )
+    add_worker_arguments(p, profile_help="py-spy the worker in each phase; write profiles to DIR")
     p.add_argument(
         "--nice",
         type=int,
@@ -442,7 +388,6 @@ def main() -> int:
         help="nice value for this benchmark, its broker and worker (e.g. -10 on a shared machine; root; "
         "run under setsid --wait, see bench/README.md)",
     )
-    p.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     args = p.parse_args()
     if args.quick:
         args.records = 200_000
@@ -457,9 +402,7 @@ def main() -> int:
             "note: records per partition is not a multiple of --flush-size; "
             "the tail waits for the 1 s schedule"
         )
-    global _RESULTS_TO_STDERR
-    _RESULTS_TO_STDERR = args.json
-    log(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus")
+    start_run(args)
     set_priority(args.nice)
     results = run(args)
     if args.json:

@@ -268,6 +268,10 @@ class PostgresSourceTask(SourceTask):
         if self._snapshot is not None:
             self._snapshot.close()
             self._snapshot = None
+        self._close_connections()
+
+    def _close_connections(self) -> None:
+        """Close the replication stream and the catalog connection (either may already be gone)."""
         if self._stream is not None:
             self._stream.close()
             self._stream = None
@@ -376,9 +380,7 @@ class PostgresSourceTask(SourceTask):
         """A new reader continuing after the last snapshot record emitted (fresh snapshot: at-least-once)."""
         settings = self._settings
         assert settings is not None
-        now = time.monotonic()
-        if now < self._reconnect_at:
-            self._stopping.wait(min(self._reconnect_at - now, settings.poll_interval_s))
+        if not self._reconnect_due():
             return None
         last = self._snapshot_offset
         try:
@@ -386,35 +388,36 @@ class PostgresSourceTask(SourceTask):
             resume = dict(last) if last is not None and last.get("snapshot") else None
             self._snapshot = self._new_snapshot(tables, self._resume_lsn, None, resume)
         except (ConnectException, psycopg.Error) as exc:
-            self._drop_connections()
-            self._backoff = min(self._backoff * 2, RECONNECT_BACKOFF_MAX_S)
-            self._reconnect_at = time.monotonic() + self._backoff
-            log.warning(
-                "Reconnecting to PostgreSQL failed (%s); retrying in %.1f s", str(exc).strip(), self._backoff
-            )
+            self._reconnect_failed(exc)
             return None
         self._backoff = 0.5
         log.info("Reconnected to PostgreSQL; snapshot resumed")
         return self._snapshot
 
     def _drop_connections(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        self._close_connections()
         self._tx = None
 
-    def _reconnect(self) -> bool:
-        settings = self._settings
-        assert settings is not None
+    def _reconnect_due(self) -> bool:
+        """False while the reconnect backoff runs (after waiting for it, at most one poll interval)."""
+        assert self._settings is not None
         now = time.monotonic()
         if now < self._reconnect_at:
-            self._stopping.wait(min(self._reconnect_at - now, settings.poll_interval_s))
+            self._stopping.wait(min(self._reconnect_at - now, self._settings.poll_interval_s))
+            return False
+        return True
+
+    def _reconnect_failed(self, exc: Exception) -> None:
+        """Drop the connections and double the backoff (at most ``RECONNECT_BACKOFF_MAX_S``)."""
+        self._drop_connections()
+        self._backoff = min(self._backoff * 2, RECONNECT_BACKOFF_MAX_S)
+        self._reconnect_at = time.monotonic() + self._backoff
+        log.warning(
+            "Reconnecting to PostgreSQL failed (%s); retrying in %.1f s", str(exc).strip(), self._backoff
+        )
+
+    def _reconnect(self) -> bool:
+        if not self._reconnect_due():
             return False
         try:
             self._stream = None
@@ -424,12 +427,7 @@ class PostgresSourceTask(SourceTask):
             log.info("Reconnected to PostgreSQL")
             return True
         except (ConnectException, psycopg.Error) as exc:
-            self._drop_connections()
-            self._backoff = min(self._backoff * 2, RECONNECT_BACKOFF_MAX_S)
-            self._reconnect_at = time.monotonic() + self._backoff
-            log.warning(
-                "Reconnecting to PostgreSQL failed (%s); retrying in %.1f s", str(exc).strip(), self._backoff
-            )
+            self._reconnect_failed(exc)
             return False
 
     def _poll_stream(self) -> list[SourceRecord] | None:

@@ -15,25 +15,13 @@ import pytest
 from tests.connect_distributed.cluster import Cluster, cluster_props
 from tests.support.brokers import STARTED, BrokerUnderTest, broker_kind, start_kind
 from tests.support.connect import ConnectWorker
-
-_WORKERS_KEY = pytest.StashKey[list[ConnectWorker]]()
+from tests.support.workers import WORKERS_KEY, attach_worker_logs
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if report.failed:
-        for worker in item.stash.get(_WORKERS_KEY, []):
-            for server in worker.history:
-                status = "running" if server.proc.poll() is None else f"exited {server.proc.returncode}"
-                lines = server.log_text().splitlines()[-60:]
-                report.sections.append(
-                    (
-                        f"distributed worker log tail ({server.log_path}, {status})",
-                        "\n".join(lines) or "(empty)",
-                    )
-                )
+    attach_worker_logs(item, outcome.get_result(), "distributed worker", 60)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -58,7 +46,7 @@ def make_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any
     """Factory ``make_cluster(bootstrap) -> Cluster``; every worker is stopped at teardown."""
     clusters: list[Cluster] = []
     workers: list[ConnectWorker] = []
-    request.node.stash[_WORKERS_KEY] = workers
+    request.node.stash[WORKERS_KEY] = workers
 
     class _Tracked(Cluster):
         def add(self, count: int = 1) -> list[ConnectWorker]:

@@ -8,16 +8,14 @@ fails, the tail of each worker log it used is attached to the report.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.brokers import BrokerUnderTest
-from tests.support.connect import ConnectWorker, start_connect_worker
-
-_WORKERS_KEY = pytest.StashKey[list[ConnectWorker]]()
+from tests.support.connect import ConnectWorker
+from tests.support.workers import WORKERS_KEY, StartedWorkers, attach_worker_logs
 
 StartWorker = Callable[..., ConnectWorker]
 
@@ -25,15 +23,7 @@ StartWorker = Callable[..., ConnectWorker]
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if report.failed:
-        for worker in item.stash.get(_WORKERS_KEY, []):
-            for server in worker.history:
-                status = "running" if server.proc.poll() is None else f"exited {server.proc.returncode}"
-                lines = server.log_text().splitlines()[-80:]
-                report.sections.append(
-                    (f"connect worker log tail ({server.log_path}, {status})", "\n".join(lines) or "(empty)")
-                )
+    attach_worker_logs(item, outcome.get_result(), "connect worker", 80)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -42,19 +32,12 @@ def start_worker(
 ) -> Iterator[StartWorker]:
     """Factory: ``start_worker(props={...}, connector_files=[...], log_level="INFO")`` starts a standalone
     worker against the session broker, in ``tmp_path``; all are stopped at teardown."""
-    workers: list[ConnectWorker] = []
-    request.node.stash[_WORKERS_KEY] = workers
-
-    def start(props: Mapping[str, str] | None = None, **kwargs: Any) -> ConnectWorker:
-        worker = start_connect_worker(broker.bootstrap, tmp_path / f"w{len(workers)}", props, **kwargs)
-        workers.append(worker)
-        return worker
-
+    workers = StartedWorkers(broker.bootstrap, tmp_path)
+    request.node.stash[WORKERS_KEY] = workers
     try:
-        yield start
+        yield workers.start
     finally:
-        for worker in reversed(workers):
-            worker.close()
+        workers.close()
 
 
 @pytest.fixture

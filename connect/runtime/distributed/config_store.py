@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from connect.api.errors import ConnectException
 from connect.runtime.clients import internal_client_config
-from connect.runtime.distributed.kafka_log import KafkaBasedLog
+from connect.runtime.distributed.kafka_log import json_bytes, store_log
 from connect.runtime.models import ConnectorTaskId
 from connect.runtime.worker_task import TargetState
 
@@ -67,10 +67,6 @@ def target_state_key(name: str) -> str:
 
 def restart_key(name: str) -> str:
     return RESTART_PREFIX + name
-
-
-def _json(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def target_state_value(target: TargetState) -> dict[str, str]:
@@ -139,14 +135,14 @@ class KafkaConfigBackingStore:
     ) -> None:
         self.topic = topic
         self._listener = listener
-        self._log = KafkaBasedLog(
+        self._log = store_log(
             topic,
             client_config,
             self._on_record,
+            store="configs",
+            client_id=client_id,
             partitions=1,
             replication_factor=replication_factor,
-            topic_config={"cleanup.policy": "compact"},
-            client_id=f"{client_id or 'headrace'}-configs",
         )
         self._lock = threading.Lock()
         self._started = False
@@ -215,8 +211,8 @@ class KafkaConfigBackingStore:
     ) -> None:
         """Create or update a connector; ``target`` (e.g. created STOPPED or PAUSED) is written first."""
         if target is not None:
-            self._write(target_state_key(name), _json(target_state_value(target)))
-        self._write(connector_key(name), _json({"properties": {k: str(v) for k, v in config.items()}}))
+            self._write(target_state_key(name), json_bytes(target_state_value(target)))
+        self._write(connector_key(name), json_bytes({"properties": {k: str(v) for k, v in config.items()}}))
 
     def remove_connector_config(self, name: str) -> None:
         """Tombstones for the connector and its target state (its task configs go with it)."""
@@ -227,15 +223,17 @@ class KafkaConfigBackingStore:
         """Write task configs 0..N-1, then the commit record that makes them visible together."""
         self.refresh()  # as Kafka: catch up before writing a new generation of task configs
         for i, conf in enumerate(configs):
-            value = _json({"properties": {k: str(v) for k, v in conf.items()}})
+            value = json_bytes({"properties": {k: str(v) for k, v in conf.items()}})
             self._write(task_key(ConnectorTaskId(name, i)), value, refresh=False)
-        self._write(commit_key(name), _json({"tasks": len(configs)}))
+        self._write(commit_key(name), json_bytes({"tasks": len(configs)}))
 
     def put_target_state(self, name: str, target: TargetState) -> None:
-        self._write(target_state_key(name), _json(target_state_value(target)))
+        self._write(target_state_key(name), json_bytes(target_state_value(target)))
 
     def put_restart_request(self, name: str, include_tasks: bool, only_failed: bool) -> None:
-        self._write(restart_key(name), _json({"include-tasks": include_tasks, "only-failed": only_failed}))
+        self._write(
+            restart_key(name), json_bytes({"include-tasks": include_tasks, "only-failed": only_failed})
+        )
 
     def _write(self, key: str, value: bytes | None, *, refresh: bool = True) -> None:
         acked = self._log.send_sync(key.encode(), value, 0)

@@ -26,6 +26,7 @@ explicitly (``read_to_end(at_least=...)``).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -52,6 +53,34 @@ Record = tuple[bytes | None, bytes | None, int | None]  # (key, value, partition
 _POLL_SECONDS = 0.1
 _CHUNK = 500
 _MAX_BLOCK_SECONDS = 60.0  # as the Java producer's max.block.ms: how long a send waits for queue space
+
+
+def json_bytes(value: Mapping[str, Any]) -> bytes:
+    """Compact JSON, the value format of the config and status topics (schemaless, as Kafka's)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def store_log(
+    topic: str,
+    client_config: Mapping[str, str],
+    on_record: RecordHandler,
+    *,
+    store: str,
+    client_id: str,
+    partitions: int,
+    replication_factor: int,
+) -> KafkaBasedLog:
+    """The compacted log behind a config/offset/status store, its clients named
+    ``<client_id or "headrace">-<store>`` (e.g. ``worker1-offsets``)."""
+    return KafkaBasedLog(
+        topic,
+        client_config,
+        on_record,
+        partitions=partitions,
+        replication_factor=replication_factor,
+        topic_config={"cleanup.policy": "compact"},
+        client_id=f"{client_id or 'headrace'}-{store}",
+    )
 
 
 class LogTimeoutError(ConnectException, TimeoutError):

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from connect.runtime.clients import internal_client_config
-from connect.runtime.distributed.kafka_log import KafkaBasedLog
+from connect.runtime.distributed.kafka_log import store_log
 from connect.runtime.offsets import OffsetBackingStore
 
 if TYPE_CHECKING:
@@ -43,14 +43,14 @@ class KafkaOffsetBackingStore(OffsetBackingStore):
         self._data: dict[bytes, bytes] = {}
         self._written: dict[int, int] = {}  # partition -> highest offset this store had acked
         self._lock = threading.Lock()
-        self._log = KafkaBasedLog(
+        self._log = store_log(
             topic,
             client_config,
             self._on_record,
+            store="offsets",
+            client_id=client_id,
             partitions=partitions,
             replication_factor=replication_factor,
-            topic_config={"cleanup.policy": "compact"},
-            client_id=f"{client_id or 'headrace'}-offsets",
         )
 
     @classmethod

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from connect.api.errors import ConnectException
 from connect.runtime.clients import internal_client_config
-from connect.runtime.distributed.kafka_log import KafkaBasedLog
+from connect.runtime.distributed.kafka_log import json_bytes, store_log
 from connect.runtime.models import ConnectorTaskId
-from connect.runtime.status import FAILED, PAUSED, RUNNING, STOPPED, UNASSIGNED, MemoryStatusStore, _Status
+from connect.runtime.status import FAILED, STOPPED, UNASSIGNED, MemoryStatusStore, _Status
 
 if TYPE_CHECKING:
     from connect.runtime.worker_config import WorkerConfig
@@ -64,10 +64,6 @@ def topic_status_key(connector: str, topic: str) -> str:
     return f"{TOPIC_STATUS_PREFIX}{topic}{TOPIC_CONNECTOR_SEPARATOR}{connector}"
 
 
-def _json(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
 def _status_value(status: _Status) -> bytes:
     value: dict[str, Any] = {
         "state": status.state,
@@ -77,7 +73,7 @@ def _status_value(status: _Status) -> bytes:
     }
     if status.progress is not None:
         value["progress"] = status.progress
-    return _json(value)
+    return json_bytes(value)
 
 
 def _can_write_safely(stored: _Status | None, new: _Status) -> bool:
@@ -101,14 +97,14 @@ class KafkaStatusBackingStore(MemoryStatusStore):
         self.topic = topic
         self.timeout = timeout
         self._generation = -1
-        self._log = KafkaBasedLog(
+        self._log = store_log(
             topic,
             client_config,
             self._on_record,
+            store="statuses",
+            client_id=client_id,
             partitions=partitions,
             replication_factor=replication_factor,
-            topic_config={"cleanup.policy": "compact"},
-            client_id=f"{client_id or 'headrace'}-statuses",
         )
 
     @classmethod
@@ -206,16 +202,7 @@ class KafkaStatusBackingStore(MemoryStatusStore):
             self._progress.pop(task, None)
         self._send(task_status_key(task).encode(), None)
 
-    # StatusListener ------------------------------------------------------------------------------
-
-    def on_connector_running(self, connector: str) -> None:
-        self.put_connector(connector, RUNNING)
-
-    def on_connector_paused(self, connector: str) -> None:
-        self.put_connector(connector, PAUSED)
-
-    def on_connector_stopped(self, connector: str) -> None:
-        self.put_connector(connector, STOPPED)
+    # StatusListener (RUNNING/PAUSED/STOPPED callbacks inherited: they call the put_* above) ---------
 
     def on_connector_failed(self, connector: str, trace: str) -> None:
         self.put_connector(connector, FAILED, trace, safe=True)
@@ -226,12 +213,6 @@ class KafkaStatusBackingStore(MemoryStatusStore):
             keep = st is None or st.state in (FAILED, STOPPED)
         if not keep:
             self.put_connector(connector, UNASSIGNED, safe=True)
-
-    def on_task_running(self, task: ConnectorTaskId) -> None:
-        self.put_task(task, RUNNING)
-
-    def on_task_paused(self, task: ConnectorTaskId) -> None:
-        self.put_task(task, PAUSED)
 
     def on_task_failed(self, task: ConnectorTaskId, trace: str) -> None:
         self.put_task(task, FAILED, trace, safe=True)
@@ -268,7 +249,7 @@ class KafkaStatusBackingStore(MemoryStatusStore):
                 "discoverTimestamp": int(time.time() * 1000),
             }
         }
-        self._send(topic_status_key(connector, topic).encode(), _json(value))
+        self._send(topic_status_key(connector, topic).encode(), json_bytes(value))
 
     def reset_topics(self, name: str) -> None:
         with self._lock:

@@ -27,8 +27,9 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from tests.connectors.parquet.helpers import committed_files
 from tests.support.brokers import BrokerUnderTest
 from tests.support.clients import admin, confluent_consumer, confluent_producer, create_topic
-from tests.support.connect import ConnectWorker, start_connect_worker, wait_until, write_connector_file
+from tests.support.connect import ConnectWorker, wait_until, write_connector_file
 from tests.support.seaweedfs import S3Store
+from tests.support.workers import StartedWorkers
 
 WORKER_PROPS = {
     "offset.flush.interval.ms": "200",
@@ -53,21 +54,19 @@ _PREFIX = b'{"schema":' + json.dumps(ROW_SCHEMA, separators=(",", ":")).encode()
 
 
 @pytest.fixture
-def workers(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[list[ConnectWorker]]:
-    started: list[ConnectWorker] = []
+def workers(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[StartedWorkers]:
+    started = StartedWorkers(broker.bootstrap, tmp_path)
     try:
         yield started
     finally:
-        for w in started:
-            w.close()
+        started.close()
 
 
 def start(
-    broker: BrokerUnderTest, tmp_path: Path, workers: list[ConnectWorker], config: dict[str, str]
+    broker: BrokerUnderTest, tmp_path: Path, workers: StartedWorkers, config: dict[str, str]
 ) -> ConnectWorker:
     files = [write_connector_file(tmp_path / "pq.json", "pq", config)]
-    worker = start_connect_worker(broker.bootstrap, tmp_path / "worker", WORKER_PROPS, connector_files=files)
-    workers.append(worker)
+    worker = workers.start(WORKER_PROPS, work_dir=tmp_path / "worker", connector_files=files)
     worker.wait_for_state("pq", "RUNNING", ["RUNNING"] * int(config.get("tasks.max", "1")))
     return worker
 
@@ -186,7 +185,7 @@ topic_ids_cache: dict[str, dict[tuple[int, int], int]] = {}
 def run_with_kills(
     broker: BrokerUnderTest,
     tmp_path: Path,
-    workers: list[ConnectWorker],
+    workers: StartedWorkers,
     topic: str,
     config: dict[str, str],
     fs: pafs.FileSystem,
@@ -252,7 +251,7 @@ def run_with_kills(
 
 
 def test_local_exactly_once_across_sigkills(
-    broker: BrokerUnderTest, tmp_path: Path, workers: list[ConnectWorker], topic: str
+    broker: BrokerUnderTest, tmp_path: Path, workers: StartedWorkers, topic: str
 ) -> None:
     store = tmp_path / "lake"
     config = sink_config(topic, f"file://{store}", **{"flush.size": "97", "tasks.max": "2"})
@@ -285,7 +284,7 @@ def test_local_exactly_once_across_sigkills(
 
 
 def test_s3_time_partitioned_exactly_once_across_sigkills(
-    broker: BrokerUnderTest, tmp_path: Path, workers: list[ConnectWorker], topic: str, s3: S3Store
+    broker: BrokerUnderTest, tmp_path: Path, workers: StartedWorkers, topic: str, s3: S3Store
 ) -> None:
     bucket = s3.new_bucket("e2e")
     config = sink_config(
@@ -374,7 +373,7 @@ def debezium_event(n: int, op: str, before: dict[str, Any] | None, after: dict[s
 
 
 def test_debezium_change_events_become_a_queryable_table(
-    broker: BrokerUnderTest, tmp_path: Path, workers: list[ConnectWorker], topic: str
+    broker: BrokerUnderTest, tmp_path: Path, workers: StartedWorkers, topic: str
 ) -> None:
     create_topic(broker.bootstrap, topic, partitions=1)
     events: list[tuple[bytes, bytes | None]] = [

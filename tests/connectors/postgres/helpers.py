@@ -10,6 +10,7 @@ from connect.api.data import Struct
 from connect.api.records import SourceRecord
 from connect.testing import FakeSourceTaskContext, InMemoryOffsetStorageReader, check_source_records
 from connectors.postgres import PostgresSourceTask
+from tests.support.postgres import PostgresServer
 
 
 def started_task(
@@ -74,3 +75,14 @@ def commit(
     """What the runtime does after the broker acknowledged ``records``: store offsets, then commit()."""
     offsets.commit(records)
     task.commit()
+
+
+def confirmed_lsn(pg: PostgresServer, slot: str) -> int:
+    """The ``confirmed_flush_lsn`` of replication slot ``slot`` as an integer (the slot must exist)."""
+    with pg.connect() as conn:
+        row = conn.execute(
+            "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+            (slot,),
+        ).fetchone()
+    assert row is not None, f"slot {slot} missing"
+    return int(row[0])

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,45 +25,40 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from tests.connectors.postgres.conftest import execute
+from tests.connectors.postgres.helpers import confirmed_lsn
 from tests.support.brokers import BrokerUnderTest
 from tests.support.clients import confluent_consumer, create_topic
 from tests.support.connect import (
     ConnectWorker,
     read_offsets_file,
-    start_connect_worker,
     wait_until,
     write_connector_file,
 )
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_local
 from tests.support.require import require_or_skip
+from tests.support.workers import StartedWorkers
 
 KEYS = 1000
 ROUNDS = 100  # KEYS * ROUNDS = 100k update events after the 1000-row snapshot
 PARTITIONS = 2
 
 
+StartWorker = Callable[..., ConnectWorker]
+
+
 @pytest.fixture
-def workers(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[list[ConnectWorker]]:
-    started: list[ConnectWorker] = []
+def start_worker(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[StartWorker]:
+    """Factory ``start_worker(files=(), **props)``: a standalone worker against the session broker, in
+    ``tmp_path``, running the connector files given on its command line; all are closed at teardown."""
+    workers = StartedWorkers(broker.bootstrap, tmp_path)
+
+    def start(files: tuple[Path, ...] = (), **props: str) -> ConnectWorker:
+        return workers.start(props, connector_files=files)
+
     try:
-        yield started
+        yield start
     finally:
-        for worker in reversed(started):
-            worker.close()
-
-
-def _worker(
-    broker: BrokerUnderTest,
-    tmp_path: Path,
-    workers: list[ConnectWorker],
-    files: tuple[Path, ...] = (),
-    **props: str,
-) -> ConnectWorker:
-    worker = start_connect_worker(
-        broker.bootstrap, tmp_path / f"w{len(workers)}", props, connector_files=files
-    )
-    workers.append(worker)
-    return worker
+        workers.close()
 
 
 def _json_config(prefix: str) -> dict[str, str]:
@@ -86,6 +81,26 @@ def _end_offsets(bootstrap: str, topic: str) -> int:
         )
     finally:
         consumer.close()
+
+
+def _wait_for_records(
+    bootstrap: str,
+    topic: str,
+    count: int,
+    what: str,
+    timeout: float,
+    alive: Callable[[], None],
+    interval: float = 0.2,
+) -> None:
+    """Poll until the topic's partitions hold ``count`` records; ``alive`` fails fast on a FAILED task."""
+    wait_until(
+        what,
+        lambda: _end_offsets(bootstrap, topic) >= count,
+        timeout,
+        interval=interval,
+        alive=alive,
+        describe=lambda: _end_offsets(bootstrap, topic),
+    )
 
 
 def _read_all(bootstrap: str, topic: str) -> list[tuple[int, int, int, dict[str, Any]]]:
@@ -112,15 +127,6 @@ def _read_all(bootstrap: str, topic: str) -> list[tuple[int, int, int, dict[str,
     return out
 
 
-def _confirmed(pg: PostgresServer, slot: str) -> int:
-    with pg.connect() as conn:
-        row = conn.execute(
-            "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
-            (slot,),
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 @pytest.mark.headrace_only
 def test_sigkill_mid_stream_then_restart_delivers_every_change_in_order(
     pg: PostgresServer,
@@ -128,7 +134,7 @@ def test_sigkill_mid_stream_then_restart_delivers_every_change_in_order(
     pg_config: dict[str, str],
     broker: BrokerUnderTest,
     tmp_path: Path,
-    workers: list[ConnectWorker],
+    start_worker: StartWorker,
 ) -> None:
     prefix = f"pg{uuid.uuid4().hex[:8]}"
     topic = f"{prefix}.public.kv"
@@ -142,11 +148,9 @@ def test_sigkill_mid_stream_then_restart_delivers_every_change_in_order(
     config = {**pg_config, **_json_config(prefix), "max.batch.size": "1000"}
     # the connector comes from a file on the command line, so the restarted worker runs it again
     files = (write_connector_file(tmp_path / "pg.json", "pg", config),)
-    worker = _worker(broker, tmp_path, workers, files, **{"offset.flush.interval.ms": "300"})
+    worker = start_worker(files, **{"offset.flush.interval.ms": "300"})
     healthy = worker.healthy("pg")
-    wait_until(
-        "the snapshot in the topic", lambda: _end_offsets(broker.bootstrap, topic) >= KEYS, 30, alive=healthy
-    )
+    _wait_for_records(broker.bootstrap, topic, KEYS, "the snapshot in the topic", 30, healthy)
 
     def write() -> None:  # ROUNDS transactions, each updating every key once (v = round)
         with pg.connect(pg_db) as conn:
@@ -156,17 +160,13 @@ def test_sigkill_mid_stream_then_restart_delivers_every_change_in_order(
     writer = threading.Thread(target=write, name="pg-writer", daemon=True)
     writer.start()
     total = KEYS * (ROUNDS + 1)
-    wait_until(
-        "a third of the stream in the topic",
-        lambda: _end_offsets(broker.bootstrap, topic) >= total // 3,
-        60,
-        interval=0.02,
-        alive=healthy,
+    _wait_for_records(
+        broker.bootstrap, topic, total // 3, "a third of the stream in the topic", 60, healthy, 0.02
     )
     worker.kill()
     at_kill = _end_offsets(broker.bootstrap, topic)
     committed = read_offsets_file(worker.offsets_file)
-    confirmed = _confirmed(pg, pg_config["slot.name"])
+    confirmed = confirmed_lsn(pg, pg_config["slot.name"])
     assert at_kill < total, "the worker was killed after the whole stream was delivered: not mid-stream"
     (stored,) = [v for k, v in committed.items() if json.loads(k)[0] == "pg"]
     assert confirmed <= stored["lsn"], "the slot was confirmed beyond the committed offsets"
@@ -174,14 +174,7 @@ def test_sigkill_mid_stream_then_restart_delivers_every_change_in_order(
     assert not writer.is_alive()
 
     worker.start()
-    wait_until(
-        "every change in the topic",
-        lambda: _end_offsets(broker.bootstrap, topic) >= total,
-        90,
-        interval=0.2,
-        alive=worker.healthy("pg"),
-        describe=lambda: _end_offsets(broker.bootstrap, topic),
-    )
+    _wait_for_records(broker.bootstrap, topic, total, "every change in the topic", 90, worker.healthy("pg"))
     resumed = worker.log_text(all_generations=False)
     lsn = stored["lsn"]
     assert (
@@ -223,12 +216,10 @@ def test_config_errors_fail_through_rest_with_what_to_fix(
     pg: PostgresServer,
     pg_db: str,
     pg_config: dict[str, str],
-    broker: BrokerUnderTest,
-    tmp_path: Path,
-    workers: list[ConnectWorker],
+    start_worker: StartWorker,
     replica_server: PostgresServer,
 ) -> None:
-    worker = _worker(broker, tmp_path, workers)
+    worker = start_worker()
     base = {**pg_config, **_json_config(f"pg{uuid.uuid4().hex[:8]}")}
     cases = {
         "wrong-password": (
@@ -263,8 +254,7 @@ def test_postgres_restart_mid_stream_reconnects_and_continues(
     pg_db: str,
     pg_config: dict[str, str],
     broker: BrokerUnderTest,
-    tmp_path: Path,
-    workers: list[ConnectWorker],
+    start_worker: StartWorker,
 ) -> None:
     if not pg.local:
         pytest.skip(
@@ -274,7 +264,7 @@ def test_postgres_restart_mid_stream_reconnects_and_continues(
     topic = f"{prefix}.public.kv"
     create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
     execute(pg, pg_db, "CREATE TABLE kv (id int PRIMARY KEY, v int NOT NULL)")
-    worker = _worker(broker, tmp_path, workers)
+    worker = start_worker()
     worker.create("pg", {**pg_config, **_json_config(prefix), "snapshot.mode": "no_data"})
     worker.wait_for_state("pg", "RUNNING", ["RUNNING"], timeout=30)
     wait_until("the task to stream", lambda: "Streaming changes" in worker.log_text(), 30)
@@ -305,20 +295,13 @@ def test_postgres_restart_mid_stream_reconnects_and_continues(
     writer.start()
     try:
         healthy = worker.healthy("pg")
-        wait_until(
-            "changes in the topic", lambda: _end_offsets(broker.bootstrap, topic) >= 1000, 30, alive=healthy
-        )
+        _wait_for_records(broker.bootstrap, topic, 1000, "changes in the topic", 30, healthy)
         pg.restart(mode="immediate")  # a crash of the database while changes stream
         writer.join(60)
         assert not writer.is_alive()
         total = batches * per_batch
-        wait_until(
-            "every change after the restart",
-            lambda: _end_offsets(broker.bootstrap, topic) >= total,
-            60,
-            interval=0.2,
-            alive=worker.healthy("pg"),
-            describe=lambda: _end_offsets(broker.bootstrap, topic),
+        _wait_for_records(
+            broker.bootstrap, topic, total, "every change after the restart", 60, worker.healthy("pg")
         )
     finally:
         halt.set()
@@ -339,8 +322,7 @@ def test_snapshot_progress_in_the_rest_status_then_streaming(
     pg_db: str,
     pg_config: dict[str, str],
     broker: BrokerUnderTest,
-    tmp_path: Path,
-    workers: list[ConnectWorker],
+    start_worker: StartWorker,
 ) -> None:
     prefix = f"pg{uuid.uuid4().hex[:8]}"
     create_topic(broker.bootstrap, f"{prefix}.public.big", partitions=PARTITIONS)
@@ -354,7 +336,7 @@ def test_snapshot_progress_in_the_rest_status_then_streaming(
         "ANALYZE big",  # pg_class.reltuples, behind rows_estimated and the ETA
         "ANALYZE small",
     )
-    worker = _worker(broker, tmp_path, workers)
+    worker = start_worker()
     worker.create("pg", {**pg_config, **_json_config(prefix), "snapshot.fetch.size": "500"})
     healthy = worker.healthy("pg")
     seen: list[dict[str, Any]] = []

@@ -10,24 +10,22 @@ import pytest
 
 from connect.testing import InMemoryOffsetStorageReader
 from tests.connectors.postgres.conftest import execute
-from tests.connectors.postgres.helpers import as_dict, commit, poll_count, poll_for, started_task, summary
+from tests.connectors.postgres.helpers import (
+    as_dict,
+    commit,
+    confirmed_lsn,
+    poll_count,
+    poll_for,
+    started_task,
+    summary,
+)
 from tests.support.postgres import PostgresServer
-
-
-def _confirmed(pg: PostgresServer, slot: str) -> int:
-    with pg.connect() as conn:
-        row = conn.execute(
-            "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
-            (slot,),
-        ).fetchone()
-    assert row is not None, f"slot {slot} missing"
-    return int(row[0])
 
 
 def _wait_confirmed(pg: PostgresServer, slot: str, at_least: int, timeout: float = 10.0) -> int:
     """The slot's confirmed position once it reached ``at_least`` (the walsender applies feedback async)."""
     deadline = time.monotonic() + timeout
-    while (confirmed := _confirmed(pg, slot)) < at_least:
+    while (confirmed := confirmed_lsn(pg, slot)) < at_least:
         assert time.monotonic() < deadline, f"confirmed_flush_lsn stayed at {confirmed} < {at_least}"
         time.sleep(0.05)
     return confirmed
@@ -48,11 +46,11 @@ def test_lsn_confirmed_only_after_commit_and_restart_resumes_mid_transaction(
     offsets = InMemoryOffsetStorageReader()
     task = started_task(config, offsets)
     try:
-        at_start = _confirmed(pg, slot)
+        at_start = confirmed_lsn(pg, slot)
         execute(pg, pg_db, "INSERT INTO t SELECT generate_series(1, 25)", "INSERT INTO t VALUES (26)")
         first = poll_count(task, 10)
         time.sleep(0.3)
-        assert _confirmed(pg, slot) == at_start, "polled but uncommitted records must not move the slot"
+        assert confirmed_lsn(pg, slot) == at_start, "polled but uncommitted records must not move the slot"
         commit(task, offsets, first[:7])  # the broker acknowledged 7 records of the 25-row transaction
         assert _wait_confirmed(pg, slot, first[6].source_offset["lsn"]) == first[6].source_offset["lsn"]  # type: ignore[index]
     finally:
@@ -159,7 +157,7 @@ def test_heartbeats_advance_the_slot_on_a_quiet_database(
     offsets = InMemoryOffsetStorageReader()
     task = started_task(config, offsets)
     try:
-        before = _confirmed(pg, slot)
+        before = confirmed_lsn(pg, slot)
         execute(pg, pg_db, "INSERT INTO other SELECT generate_series(1, 1000)")  # WAL moves, nothing captured
         with pg.connect(pg_db) as conn:
             row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
