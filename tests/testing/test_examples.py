@@ -11,17 +11,20 @@ Without it this module fails at import with that instruction instead of silently
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connect.api import DataException, Schema, SinkRecord, SourceRecord
+from connect.api import DataException, Schema, SinkRecord, SourceRecord, TopicPartition
+from connect.config_providers import providers_from_config, resolve
 from connect.converters import load_converter
-from connect.runtime.connector_config import validate
-from connect.runtime.launcher import load_connector_file
+from connect.runtime.connector_config import mask_config, validate
+from connect.runtime.launcher import build_worker_config, load_connector_file, worker_properties
 from connect.runtime.pipeline import build_chain
 from connect.runtime.plugins import discover
+from connect.runtime.worker_config import WORKER_CONFIG
 from connect.testing import (
     ConnectorTests,
     FakeSourceTaskContext,
@@ -30,6 +33,9 @@ from connect.testing import (
     SourceTaskTests,
     poll_until,
 )
+from tests.connectors.parquet.conftest import _s3_session, s3  # noqa: F401 - the session S3 store
+from tests.connectors.parquet.helpers import TaskRun, check_exactly_once, committed_files, struct_records
+from tests.support.seaweedfs import S3Store
 
 try:
     from headrace_example_plugin import CounterSourceConnector, CounterSourceTask, MultiplyValue
@@ -42,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - a setup error, reported as such
 REPO = Path(__file__).resolve().parents[2]
 PLUGINS = REPO / "plugins"
 CONNECTORS = REPO / "examples" / "connectors"
+DISTRIBUTED_WORKER = REPO / "examples" / "distributed" / "worker.properties"
 
 REGISTRY = discover([PLUGINS])
 UPPERCASE_SINK: Any = REGISTRY.lookup("UppercaseFileSink").cls
@@ -144,6 +151,7 @@ EXAMPLES = sorted(p for p in CONNECTORS.iterdir() if p.suffix in (".json", ".pro
 def test_there_are_examples_of_each_kind() -> None:
     names = {p.name for p in EXAMPLES}
     assert {"file-source.properties", "file-sink.json", "file-source-with-transforms.json"} <= names
+    assert {"postgres-source.json", "parquet-sink.json", "parquet-sink-s3.properties"} <= names
     assert any("dlq" in n for n in names)
 
 
@@ -216,3 +224,124 @@ def test_counter_example_multiplies() -> None:
     )
     assert chain.apply(record).value == 40
     chain.close()
+
+
+# --- CDC examples: secrets through config providers -----------------------------------------------------
+
+
+def test_cdc_examples_are_the_documented_pipeline() -> None:
+    """The sinks' topics.regex match the topics the source writes (<topic.prefix>.<schema>.<table>)."""
+    source = load_connector_file(CONNECTORS / "postgres-source.json")
+    assert source["connector.class"] == "io.debezium.connector.postgresql.PostgresConnector"
+    topics = [f"{source['topic.prefix']}.{t}" for t in source["table.include.list"].split(",")]
+    for name in ("parquet-sink.json", "parquet-sink-s3.properties"):
+        sink = load_connector_file(CONNECTORS / name)
+        regex = re.compile(sink["topics.regex"])
+        assert all(regex.fullmatch(t) for t in topics), (name, sink["topics.regex"], topics)
+        assert not regex.fullmatch(f"{source['topic.prefix']}xpublicxcustomers"), name
+        assert sink["envelope.mode"] == "flatten" and sink["value.converter.schemas.enable"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("name", "secrets"),
+    [
+        ("postgres-source.json", {"database.password": "pg-secret"}),
+        (
+            "parquet-sink-s3.properties",
+            {"s3.access.key.id": "AKIDEXAMPLE", "s3.secret.access.key": "s3-secret"},
+        ),
+    ],
+)
+def test_cdc_example_secrets_resolve_through_the_example_worker_providers(
+    name: str, secrets: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The secrets are references only; the providers examples/distributed/worker.properties declares
+    resolve them (the ``file`` provider's allowed.paths and the file path moved to tmp_path), and the
+    validated/masked config never shows a resolved value."""
+    props = load_connector_file(CONNECTORS / name)
+    for key in secrets:
+        assert props[key].startswith("${") and props[key].endswith("}"), (key, props[key])
+    demo = "/tmp/headrace-demo"
+    worker = {
+        k: v.replace(demo, str(tmp_path)) for k, v in worker_properties(str(DISTRIBUTED_WORKER), {}).items()
+    }
+    props = {k: v.replace(demo, str(tmp_path)) for k, v in props.items()}
+    monkeypatch.setenv("PGPASSWORD", "pg-secret")
+    (tmp_path / "s3.properties").write_text(
+        "access.key.id=AKIDEXAMPLE\nsecret.access.key=s3-secret\n", encoding="utf-8"
+    )
+    resolved = resolve(props, providers_from_config(worker))
+    assert {k: resolved[k] for k in secrets} == secrets
+    assert validate(resolved, REGISTRY).error_count == 0
+    masked = mask_config(resolved, REGISTRY)
+    assert not any(v in str(masked) for v in secrets.values()), masked
+
+
+# --- the distributed worker example ---------------------------------------------------------------------
+
+WORKER_PREFIXES = (
+    "producer.",
+    "consumer.",
+    "admin.",
+    "config.providers.",
+    "key.converter.",
+    "value.converter.",
+)
+
+
+def test_distributed_worker_properties_parse_into_a_valid_worker_config() -> None:
+    props = worker_properties(str(DISTRIBUTED_WORKER), {})
+    unknown = [k for k in props if k not in WORKER_CONFIG and not k.startswith(WORKER_PREFIXES)]
+    assert unknown == [], f"not worker properties (typos?): {unknown}"
+    config = build_worker_config(props)  # LaunchError on any invalid value
+    assert config.get("group.id")
+    topics = [config.get(f"{kind}.storage.topic") for kind in ("config", "offset", "status")]
+    assert len(set(topics)) == 3 and all(topics), topics
+    for key in (
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "rebalance.timeout.ms",
+        "scheduled.rebalance.max.delay.ms",
+        "config.storage.replication.factor",
+    ):
+        assert key in props, key
+    assert config.get("heartbeat.interval.ms") < config.get("session.timeout.ms")
+    assert config.get("connect.protocol") == "sessioned"
+    assert set(providers_from_config(config.raw)) == {"env", "file"}
+
+
+def test_s3_sink_example_writes_to_an_s3_store(
+    s3: S3Store,  # noqa: F811 - the imported fixture
+    tmp_path: Path,
+) -> None:
+    """parquet-sink-s3.properties against a real S3 API (SeaweedFS), its credentials resolved by the
+    ``file`` provider of examples/distributed/worker.properties from a secrets file; only the endpoint,
+    the bucket, the secrets file's place and flush.size (so a handful of records makes files) differ."""
+    demo = "/tmp/headrace-demo"
+    bucket = s3.new_bucket("example")
+    props = {
+        k: v.replace(demo, str(tmp_path)).replace("s3://headrace-demo/", f"s3://{bucket}/")
+        for k, v in load_connector_file(CONNECTORS / "parquet-sink-s3.properties").items()
+    }
+    props.update({"s3.endpoint": s3.endpoint, "flush.size": "5"})
+    (tmp_path / "s3.properties").write_text(
+        f"access.key.id={s3.access_key}\nsecret.access.key={s3.secret_key}\n", encoding="utf-8"
+    )
+    worker = {
+        k: v.replace(demo, str(tmp_path)) for k, v in worker_properties(str(DISTRIBUTED_WORKER), {}).items()
+    }
+    config = resolve(props, providers_from_config(worker))
+    assert validate(config, REGISTRY).error_count == 0
+    tp = TopicPartition("shop.public.customers", 0)
+    assert re.fullmatch(config["topics.regex"], tp.topic)
+    run = TaskRun(config, tp)
+    try:
+        run.put(struct_records(tp, range(10)))
+        assert run.pre_commit({tp: 10}) == {tp: 10}
+    finally:
+        run.stop()
+    fs = s3.filesystem()
+    root = f"{bucket}/lake"
+    assert check_exactly_once(fs, root, tp.topic, {0: 10}) == {0: list(range(10))}
+    dirs = {f.path.split("/")[-2] for f in committed_files(fs, root, tp.topic)}
+    assert dirs == {"date=2023-11-14"}, dirs  # the time partitioner's path.format, one directory per day
