@@ -10,27 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker.log.config import LogConfig
+from broker.properties import PropertiesError, parse_properties
+
+__all__ = ["BrokerConfig", "BrokerConfigError", "PropertiesError", "parse_properties"]
 
 DEFAULT_PORT = 9092
 
 
 class BrokerConfigError(ValueError):
     """A broker property has an invalid value; the message names the property."""
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    """Parse Java-style ``key=value`` / ``key: value`` lines; ``#`` and ``!`` start comments."""
-    props: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#!":
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
-        if sep < 0:
-            props[line] = ""
-        else:
-            props[line[:sep].strip()] = line[sep + 1 :].strip()
-    return props
 
 
 def _int(props: dict[str, str], key: str, default: int) -> int:

@@ -32,7 +32,7 @@ def _parse_sets(pairs: list[str]) -> dict[str, str]:
 
 
 def _broker_config(args: argparse.Namespace) -> object:
-    from broker.config import BrokerConfig, BrokerConfigError, parse_properties
+    from broker.config import BrokerConfig, BrokerConfigError, PropertiesError, parse_properties
 
     props: dict[str, str] = {}
     if args.config:
@@ -40,6 +40,8 @@ def _broker_config(args: argparse.Namespace) -> object:
             props.update(parse_properties(Path(args.config).read_text()))
         except OSError as exc:
             raise SystemExit(f"headrace: cannot read --config {args.config}: {exc.strerror}") from None
+        except PropertiesError as exc:
+            raise SystemExit(f"headrace: --config {args.config}: {exc}") from None
     props.update(_parse_sets(args.set))
     try:
         return BrokerConfig.from_properties(Path(args.data_dir), args.host, args.port, props)

@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from broker.properties import PropertiesError
+from broker.properties import parse_properties as _parse_properties
 from connect.api.errors import ConfigException
 
 __all__ = [
@@ -253,70 +255,11 @@ def resolve(props: Mapping[str, str], providers: Mapping[str, ConfigProvider]) -
 
 # --- Java properties format ------------------------------------------------------------------------------
 
-_ESCAPES: Final = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
-
-
-def _logical_lines(text: str) -> Iterable[str]:
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i].lstrip(" \t\f")
-        i += 1
-        if not line or line[0] in "#!":
-            continue
-        while _continues(line) and i < len(lines):
-            line = line[:-1] + lines[i].lstrip(" \t\f")
-            i += 1
-        if _continues(line):
-            line = line[:-1]
-        yield line
-
-
-def _continues(line: str) -> bool:
-    trailing = len(line) - len(line.rstrip("\\"))
-    return trailing % 2 == 1
-
-
-def _unescape(s: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c != "\\" or i + 1 >= len(s):
-            out.append(c)
-            i += 1
-            continue
-        nxt = s[i + 1]
-        if nxt == "u" and i + 6 <= len(s):
-            try:
-                out.append(chr(int(s[i + 2 : i + 6], 16)))
-                i += 6
-                continue
-            except ValueError:
-                raise ConfigException("Malformed \\uxxxx encoding in properties file") from None
-        out.append(_ESCAPES.get(nxt, nxt))
-        i += 2
-    return "".join(out)
-
 
 def parse_properties(text: str) -> dict[str, str]:
-    """Parse Java ``.properties`` text (comments, ``=``/``:``/space separators, continuations, escapes)."""
-    props: dict[str, str] = {}
-    for line in _logical_lines(text):
-        i = 0
-        key_end = len(line)
-        while i < len(line):
-            c = line[i]
-            if c == "\\":
-                i += 2
-                continue
-            if c in "=: \t\f":
-                key_end = i
-                break
-            i += 1
-        key = line[:key_end]
-        rest = line[key_end:].lstrip(" \t\f")
-        if rest[:1] in ("=", ":"):
-            rest = rest[1:].lstrip(" \t\f")
-        props[_unescape(key)] = _unescape(rest)
-    return props
+    """Parse Java ``.properties`` text (comments, ``=``/``:``/space separators, continuations, escapes);
+    ConfigException on a malformed ``\\uXXXX`` escape. The parser is ``broker.properties``'s."""
+    try:
+        return _parse_properties(text)
+    except PropertiesError as exc:
+        raise ConfigException(str(exc)) from None

@@ -27,6 +27,7 @@ from tests.support.brokers import (
     unique_topic,
 )
 from tests.support.require import require_or_skip
+from tests.support.server_fixtures import _s3_session, postgres_server, s3  # noqa: F401 - session fixtures
 from tests.support.servers import ServerProcess
 
 __all__ = ["require_or_skip"]

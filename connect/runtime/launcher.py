@@ -34,7 +34,7 @@ class LaunchError(Exception):
 
 def load_connector_file(path: Path) -> dict[str, str]:
     """A connector config from ``.json`` (``{"name", "config"}`` or a flat map) or ``.properties``."""
-    from broker.config import parse_properties
+    from broker.properties import PropertiesError, parse_properties
 
     try:
         text = path.read_text()
@@ -54,7 +54,10 @@ def load_connector_file(path: Path) -> dict[str, str]:
         else:
             config = {k: _str(v) for k, v in data.items()}
     else:
-        config = parse_properties(text)
+        try:
+            config = parse_properties(text)
+        except PropertiesError as exc:
+            raise LaunchError(f"{path}: {exc}") from None
     if not config.get("name"):
         raise LaunchError(f"{path}: the connector config has no 'name'")
     return config
@@ -67,7 +70,7 @@ def _str(v: Any) -> str:
 
 
 def worker_properties(file: str | None, overrides: Mapping[str, str]) -> dict[str, str]:
-    from broker.config import parse_properties
+    from broker.properties import PropertiesError, parse_properties
 
     props: dict[str, str] = {}
     if file:
@@ -75,6 +78,8 @@ def worker_properties(file: str | None, overrides: Mapping[str, str]) -> dict[st
             props.update(parse_properties(Path(file).read_text()))
         except OSError as exc:
             raise LaunchError(f"cannot read --worker-config {file}: {exc.strerror}") from None
+        except PropertiesError as exc:
+            raise LaunchError(f"--worker-config {file}: {exc}") from None
     props.update(overrides)
     return props
 

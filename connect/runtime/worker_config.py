@@ -116,10 +116,13 @@ WORKER_CONFIG = (
     .define(
         "config.providers",
         "list",
-        "env,file,directory",
+        "",
         "low",
-        "Config providers available to connector configs: ${env:VAR}, ${file:path:key}, "
-        "${directory:dir:file}.",
+        "Names of the config providers connector configs may reference, each with its class in "
+        "config.providers.<name>.class (EnvVarConfigProvider, FileConfigProvider, "
+        "DirectoryConfigProvider or Kafka's class names) and parameters in config.providers.<name>.param.*; "
+        "then ${env:VAR}, ${file:path:key}, ${directory:dir:file} resolve. None by default, as in Kafka: "
+        "a provider lets connector configs read the worker's environment or files.",
         group=GROUP_COMMON,
     )
     .define(

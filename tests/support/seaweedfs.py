@@ -126,7 +126,10 @@ def start_seaweedfs(binary: str, work_dir: Path, timeout: float = 60.0) -> S3Sto
         "-ip.bind=127.0.0.1",
         f"-master.port={master}",
         f"-volume.port={volume}",
-        "-volume.max=20",
+        # Each bucket is a collection with volumes of its own: one session creates many buckets, so
+        # allow many small volumes (20 ran out: UploadPart INTERNAL_FAILURE once ~10 buckets existed).
+        "-volume.max=400",
+        "-master.volumeSizeLimitMB=64",
         "-volume.preStopSeconds=0",
         "-filer",
         f"-filer.port={filer}",

@@ -33,7 +33,6 @@ from connect.testing import (
     SourceTaskTests,
     poll_until,
 )
-from tests.connectors.parquet.conftest import _s3_session, s3  # noqa: F401 - the session S3 store
 from tests.connectors.parquet.helpers import TaskRun, check_exactly_once, committed_files, struct_records
 from tests.support.seaweedfs import S3Store
 
@@ -311,7 +310,7 @@ def test_distributed_worker_properties_parse_into_a_valid_worker_config() -> Non
 
 
 def test_s3_sink_example_writes_to_an_s3_store(
-    s3: S3Store,  # noqa: F811 - the imported fixture
+    s3: S3Store,
     tmp_path: Path,
 ) -> None:
     """parquet-sink-s3.properties against a real S3 API (SeaweedFS), its credentials resolved by the

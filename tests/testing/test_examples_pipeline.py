@@ -21,7 +21,6 @@ import pytest
 
 from connect.runtime.launcher import load_connector_file, worker_properties
 from tests.connectors.parquet.helpers import committed_files
-from tests.connectors.postgres.conftest import postgres_server  # noqa: F401 - the session fixture
 from tests.support.brokers import BrokerUnderTest
 from tests.support.clients import consume_confluent, create_topic
 from tests.support.connect import ConnectWorker, start_connect_worker, wait_until
@@ -177,7 +176,7 @@ def _replay(changes: list[dict[str, Any]], columns: tuple[str, ...]) -> set[tupl
 def test_cdc_examples_run_end_to_end(
     broker: BrokerUnderTest,
     tmp_path: Path,
-    postgres_server: PostgresServer,  # noqa: F811 - the imported fixture
+    postgres_server: PostgresServer,
 ) -> None:
     """postgres-source.json and parquet-sink.json as written (but for the database's address, a topic
     prefix, slot and publication unique to the test, and tmp_path for /tmp/headrace-demo): the

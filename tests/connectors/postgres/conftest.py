@@ -10,25 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.postgres import PostgresServer, PostgresUnavailable, start_or_connect
-from tests.support.require import require_or_skip
-
-_FAILED: list[str] = []
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    if _FAILED:
-        require_or_skip(_FAILED[0])
-    try:
-        server = start_or_connect()
-    except PostgresUnavailable as exc:
-        _FAILED.append(f"PostgreSQL not available: {exc}")
-        require_or_skip(_FAILED[0])
-    try:
-        yield server
-    finally:
-        server.close()
+from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture

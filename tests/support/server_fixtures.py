@@ -1,5 +1,10 @@
-"""Fixtures for the ParquetSink tests: a session-wide S3 store (SeaweedFS, see tests/support/seaweedfs.py),
-started on first use and SIGKILLed at the end of the session (its data is throw-away)."""
+"""Session-wide throwaway servers shared by every test that needs them (imported into
+tests/conftest.py, so one PostgreSQL and one S3 store serve the whole run):
+
+- ``postgres_server``: PostgreSQL 15 (``tests/support/postgres.py``): HEADRACE_TEST_POSTGRES_DSN, else a
+  local throwaway server, else skip (a failure under HEADRACE_REQUIRE_SERVERS=1).
+- ``s3``: an S3 store (``tests/support/seaweedfs.py``), started on first use and SIGKILLed at the end.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,28 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import PostgresServer, PostgresUnavailable, start_or_connect
 from tests.support.require import require_or_skip
 from tests.support.seaweedfs import S3Store, s3_store
+
+__all__ = ["_s3_session", "postgres_server", "s3"]
+
+_FAILED: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    if _FAILED:
+        require_or_skip(_FAILED[0])
+    try:
+        server = start_or_connect()
+    except PostgresUnavailable as exc:
+        _FAILED.append(f"PostgreSQL not available: {exc}")
+        require_or_skip(_FAILED[0])
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 class _LazyS3:
