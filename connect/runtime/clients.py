@@ -83,6 +83,10 @@ def consumer_config(
         "fetch.queue.backoff.ms": "10",  # librdkafka's 1 s default stalls a fast sink after each batch
         "fetch.wait.max.ms": "100",
     }
+    if str(connector.get("topics.regex") or "").strip():
+        # A pattern subscription only sees topics created after it when metadata is refreshed: librdkafka's
+        # default of 5 minutes left a sink started before its source's topics idle that long.
+        conf["topic.metadata.refresh.interval.ms"] = "10000"
     conf.update(worker.prefixed("consumer."))
     conf.update(_overrides(worker, connector, "consumer.override."))
     return _clean(conf, "consumer")
