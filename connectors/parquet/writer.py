@@ -1,10 +1,16 @@
 """PartitionWriter: the records of one Kafka partition between two commits (a *round*), and the rules
 that end a round (flush.size, rotate.interval.ms, rotate.schedule.interval.ms, schema changes).
 
-A round buffers records (no conversion yet) grouped by encoded partition (directory) into runs of one
-shape; committing it converts each directory's runs to one Arrow table, encodes it as Parquet in memory
-and hands all files to :meth:`Store.commit`, which makes them visible together. Only then does
-:attr:`committed` (the offset after the round) advance — that is what ``pre_commit`` may return.
+A round buffers records grouped by encoded partition (directory) into runs of one shape; committing it
+converts each directory's runs to one Arrow table, encodes it as Parquet in memory and hands all files
+to :meth:`Store.commit`, which makes them visible together. Only then does :attr:`committed` (the offset
+after the round) advance — that is what ``pre_commit`` may return.
+
+Records of the uniform Struct path (one value schema per batch, default partitioner) are converted to
+Arrow already in :meth:`PartitionWriter.put`, a batch at a time (:class:`_Converted`), so the round holds
+no SinkRecords: records kept for a whole round survive into the oldest garbage-collector generation and
+cost more in collections and deallocation than the conversion itself. Raw JSON values and the general path
+keep their records until the commit (the raw fast path parses a whole file at once).
 
 Used by :class:`~connectors.parquet.task.ParquetSinkTask` on the task thread only.
 """
@@ -43,9 +49,22 @@ class WriterStats:
     rounds: int = 0
 
 
+@dataclass(frozen=True, eq=False)
+class _Converted:
+    """Records already converted to rows of the round's target schema by :meth:`PartitionWriter.put`
+    (offsets ``first``..``last``)."""
+
+    table: pa.Table
+    first: int
+    last: int
+
+
+Run = tuple[Shape, list[SinkRecord] | _Converted]
+
+
 @dataclass
 class _Round:
-    runs: dict[str, list[tuple[Shape, list[SinkRecord]]]] = field(default_factory=dict)
+    runs: dict[str, list[Run]] = field(default_factory=dict)
     count: int = 0
     first_ts: int | None = None
     deadline_ms: int | None = None
@@ -173,19 +192,34 @@ class PartitionWriter:
             if not rnd.count:
                 self._start_round(rnd, None)
             take = records[i : i + flush_size - rnd.count]
+            run: Run = (shape, self._converted(take, shape, rnd.target))
             runs = rnd.runs.get("")
+            last = runs[-1][1] if runs else None
             if runs is None:
-                rnd.runs[""] = [(shape, take)]
-            elif runs[-1][0] is shape:
-                runs[-1][1].extend(take)
+                rnd.runs[""] = [run]
+            elif runs[-1][0] is shape and isinstance(last, list) and isinstance(run[1], list):
+                last.extend(take)
             else:
-                runs.append((shape, take))
+                runs.append(run)
             rnd.count += len(take)
             self._round_end = take[-1].original_kafka_offset
             self.next_offset = self._round_end + 1  # accepted: a failing commit below keeps them
             i += len(take)
             if rnd.count >= flush_size:
                 self.commit()
+
+    def _converted(
+        self, records: list[SinkRecord], shape: Shape, target: Schema | None
+    ) -> list[SinkRecord] | _Converted:
+        """``records`` converted now (see the module docstring), or as they are when they stay until the
+        commit (raw JSON, schemaless, or a conversion error, which the commit then reports as before)."""
+        if shape.raw_start >= 0 or target is None:
+            return records
+        try:
+            table = rows_to_table([(shape, records)], target, self.settings.envelope_mode)
+        except (DataException, pa.ArrowException):
+            return records
+        return _Converted(table, records[0].original_kafka_offset, records[-1].original_kafka_offset)
 
     def _start_round(self, rnd: _Round, ts: int | None) -> None:
         rnd.first_ts = ts
@@ -243,7 +277,7 @@ class PartitionWriter:
                 runs = rnd.runs[path] = [(shape, [record])]
             else:
                 last_shape, last = runs[-1]
-                if last_shape is shape:
+                if last_shape is shape and isinstance(last, list):
                     last.append(record)
                 else:
                     runs.append((shape, [record]))
@@ -295,11 +329,8 @@ class PartitionWriter:
         files: list[tuple[str, pa.Buffer]] = []
         rows = 0
         for path, runs in rnd.runs.items():
-            table = rows_to_table(
-                [(shape, recs) for shape, recs in runs], rnd.target, self.settings.envelope_mode
-            )
-            start = runs[0][1][0].original_kafka_offset
-            end = runs[-1][1][-1].original_kafka_offset
+            table = self._table(runs, rnd.target)
+            start, end = _first_offset(runs[0][1]), _last_offset(runs[-1][1])
             sink = pa.BufferOutputStream()
             pq.write_table(table, sink, compression=self.settings.codec)
             directory = self.store.data_dir(tp.topic, path or self._default_dir())
@@ -314,9 +345,36 @@ class PartitionWriter:
         log.debug("%s: committed %d rows in %d files up to offset %d", tp, rows, len(files), self._round_end)
         self._round = _Round()
 
+    def _table(self, runs: list[Run], target: Schema | None) -> pa.Table:
+        """One table of a directory's runs: records converted now, converted ones as they are."""
+        if not any(isinstance(recs, _Converted) for _, recs in runs):
+            pending = [(shape, recs) for shape, recs in runs if isinstance(recs, list)]
+            return rows_to_table(pending, target, self.settings.envelope_mode)
+        parts: list[pa.Table] = []
+        todo: list[tuple[Shape, list[SinkRecord]]] = []
+        for shape, recs in runs:
+            if isinstance(recs, list):
+                todo.append((shape, recs))
+                continue
+            if todo:
+                parts.append(rows_to_table(todo, target, self.settings.envelope_mode))
+                todo = []
+            parts.append(recs.table)
+        if todo:
+            parts.append(rows_to_table(todo, target, self.settings.envelope_mode))
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
+
     def _default_dir(self) -> str:
         return f"partition={self.tp.partition}"
 
     def discard(self) -> None:
         """Drop the open round (partition revoked: the next owner replays it from the store's position)."""
         self._round = _Round()
+
+
+def _first_offset(recs: list[SinkRecord] | _Converted) -> int:
+    return recs.first if isinstance(recs, _Converted) else recs[0].original_kafka_offset
+
+
+def _last_offset(recs: list[SinkRecord] | _Converted) -> int:
+    return recs.last if isinstance(recs, _Converted) else recs[-1].original_kafka_offset

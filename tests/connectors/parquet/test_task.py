@@ -3,8 +3,10 @@ envelopes, schema evolution, configuration."""
 
 from __future__ import annotations
 
+import gc
 import json
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,36 @@ def test_redelivered_records_are_skipped_and_tombstones_advance_offsets(tmp_path
     assert files_of(tmp_path) == ["orders/partition=0/orders+0+0+4.parquet"]
     rows = pq.read_table(f"{tmp_path}/store/orders/partition=0/orders+0+0+4.parquet").column("id").to_pylist()
     assert rows == [0, 1, 2, 4]
+    run.stop()
+
+
+class _TrackedRecord(SinkRecord):
+    """A SinkRecord that can be weakly referenced (to see whether the sink still holds it)."""
+
+    __slots__ = ("__weakref__",)
+
+
+def test_struct_batches_are_released_at_put_and_mix_with_the_general_path_in_one_file(tmp_path: Path) -> None:
+    run = TaskRun(config(tmp_path, **{"flush.size": "10"}), TP0)
+    batch: list[SinkRecord] = [
+        _TrackedRecord(
+            r.topic, r.kafka_partition, None, None, r.value_schema, r.value, r.kafka_offset, r.timestamp
+        )
+        for r in struct_records(TP0, range(4))
+    ]
+    refs = [weakref.ref(r) for r in batch]
+    run.put(batch)
+    del batch
+    gc.collect()
+    # Buffered but not committed: converted to Arrow in put(), the records themselves are not kept.
+    assert files_of(tmp_path) == [] and [r() for r in refs] == [None] * 4
+    tomb = SinkRecord(TOPIC, 0, None, None, ROW, None, 4, 1, TimestampType.CREATE_TIME)
+    run.put([tomb, *struct_records(TP0, range(5, 7))])  # a tombstone: the general, per-record path
+    run.put(struct_records(TP0, range(7, 11)))
+    assert files_of(tmp_path) == ["orders/partition=0/orders+0+0+10.parquet"]
+    table = pq.read_table(f"{tmp_path}/store/orders/partition=0/orders+0+0+10.parquet")
+    assert table.column("id").to_pylist() == [0, 1, 2, 3, 5, 6, 7, 8, 9, 10]
+    assert table.column("name").to_pylist() == [f"n{i}" for i in (0, 1, 2, 3, 5, 6, 7, 8, 9, 10)]
     run.stop()
 
 
