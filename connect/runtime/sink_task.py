@@ -253,6 +253,24 @@ class WorkerSinkTask(WorkerTask):
         values: list[Any],
     ) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
         """:meth:`_convert_each` for a batch whose keys and values are already converted."""
+        return self._assemble(messages, topics, (key_schemas, keys, value_schemas, values))
+
+    def _convert_each(self, messages: list[Any]) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
+        """Convert and transform record by record (any converters; consumer errors; failures)."""
+        return self._assemble(messages, [m.topic() if m.error() is None else None for m in messages], None)
+
+    def _assemble(
+        self,
+        messages: list[Any],
+        topics: list[Any],
+        converted: tuple[list[Schema | None], list[Any], list[Schema | None], list[Any]] | None,
+    ) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
+        """The one loop behind :meth:`_build` and :meth:`_convert_each`: per message, build the SinkRecord
+        (keys and values from ``converted`` when the batch readers produced them, else converted here),
+        convert headers, apply the transformation chain and handle failures per ``errors.tolerance``.
+        ``topics[i]`` is None for a consumer error (only possible when ``converted`` is None)."""
+        key_conv = self.converters.key.to_connect_data
+        value_conv = self.converters.value.to_connect_data
         header_conv = self.converters.header.to_connect_header
         chain = self.chain if self.chain else None
         offsets: dict[tuple[str, int], int] = {}
@@ -262,10 +280,22 @@ class WorkerSinkTask(WorkerTask):
         seen = self._topics_seen
         new_record = SinkRecord
         ts_types = _TS_BY_CODE
-        value_stage, header_stage = Stage.VALUE_CONVERTER, Stage.HEADER_CONVERTER
-        for msg, topic, key_schema, key, value_schema, value in zip(
-            messages, topics, key_schemas, keys, value_schemas, values, strict=True
-        ):
+        key_stage, value_stage, header_stage = (
+            Stage.KEY_CONVERTER,
+            Stage.VALUE_CONVERTER,
+            Stage.HEADER_CONVERTER,
+        )
+        if converted is not None:
+            key_schemas, keys, value_schemas, values = converted
+        for i, msg in enumerate(messages):
+            topic = topics[i]
+            if topic is None:
+                err = msg.error()
+                if err.fatal():
+                    raise ConnectException(f"consumer error: {err}")
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("Task %s: consumer: %s", self.id, err.str())
+                continue
             partition = msg.partition()
             offset = msg.offset()
             offsets[(topic, partition)] = offset + 1
@@ -273,8 +303,18 @@ class WorkerSinkTask(WorkerTask):
                 seen.add(topic)
                 self.listener.on_topic_used(self.id.connector, topic)
             raw_headers = msg.headers()
-            stage = value_stage
             try:
+                if converted is None:
+                    stage = key_stage
+                    key = key_conv(topic, msg.key())
+                    key_schema, key_value = key.schema, key.value
+                    stage = value_stage
+                    value = value_conv(topic, msg.value())
+                    value_schema, value_value = value.schema, value.value
+                else:
+                    stage = value_stage
+                    key_schema, key_value = key_schemas[i], keys[i]
+                    value_schema, value_value = value_schemas[i], values[i]
                 headers = None
                 if raw_headers:
                     stage = header_stage
@@ -287,9 +327,9 @@ class WorkerSinkTask(WorkerTask):
                     topic,
                     partition,
                     key_schema,
-                    key,
+                    key_value,
                     value_schema,
-                    value,
+                    value_value,
                     offset,
                     ts if ts_type else None,
                     ts_types[ts_type],
@@ -329,78 +369,6 @@ class WorkerSinkTask(WorkerTask):
             return self.errors.run(stage, partial(self._convert_one, msg), raw, source)
         self.errors.fail(stage, exc, raw, source)
         return False, None
-
-    def _convert_each(self, messages: list[Any]) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
-        """Convert and transform record by record (any converters; consumer errors; failures)."""
-        key_conv = self.converters.key.to_connect_data
-        value_conv = self.converters.value.to_connect_data
-        header_conv = self.converters.header.to_connect_header
-        chain = self.chain if self.chain else None
-        offsets: dict[tuple[str, int], int] = {}
-        tolerate = self.errors.tolerate_all
-        records: list[SinkRecord] = []
-        append = records.append
-        seen = self._topics_seen
-        new_record = SinkRecord
-        ts_types = _TS_BY_CODE
-        key_stage, value_stage, header_stage = (
-            Stage.KEY_CONVERTER,
-            Stage.VALUE_CONVERTER,
-            Stage.HEADER_CONVERTER,
-        )
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.fatal():
-                    raise ConnectException(f"consumer error: {err}")
-                if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("Task %s: consumer: %s", self.id, err.str())
-                continue
-            topic = msg.topic()
-            partition = msg.partition()
-            offset = msg.offset()
-            offsets[(topic, partition)] = offset + 1
-            if topic not in seen:
-                seen.add(topic)
-                self.listener.on_topic_used(self.id.connector, topic)
-            raw_headers = msg.headers()
-            stage = key_stage
-            try:
-                key = key_conv(topic, msg.key())
-                stage = value_stage
-                value = value_conv(topic, msg.value())
-                headers = None
-                if raw_headers:
-                    stage = header_stage
-                    headers = Headers()
-                    for hk, hv in raw_headers:
-                        sv = header_conv(topic, hk, hv)
-                        headers.add(hk, sv.value, sv.schema)
-                ts_type, ts = msg.timestamp()
-                record: SinkRecord | None = new_record(
-                    topic,
-                    partition,
-                    key.schema,
-                    key.value,
-                    value.schema,
-                    value.value,
-                    offset,
-                    ts if ts_type else None,
-                    ts_types[ts_type],
-                    headers,
-                )
-                if chain is not None:
-                    stage = Stage.TRANSFORMATION
-                    record = chain.apply(record)  # type: ignore[arg-type,assignment]
-            except Exception as exc:
-                ok, record = self._failed(msg, stage, exc)
-                if not ok:
-                    continue
-            if record is not None:
-                if tolerate:
-                    self._raw[(topic, partition, offset)] = self._consumed(msg)
-                append(record)
-        return records, offsets
 
     def _stage_class(self, stage: Stage) -> Any:
         """The object whose class ran at ``stage`` (reported in __connect.errors.class.name)."""
