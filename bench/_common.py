@@ -239,11 +239,11 @@ class Broker:
 
 
 def headrace_available() -> tuple[bool, str]:
-    """Whether ``python -m connect.cli broker --help`` works in this checkout (and why not)."""
+    """Whether ``python -m headrace.cli broker --help`` works in this checkout (and why not)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     try:
         r = subprocess.run(
-            [sys.executable, "-m", "connect.cli", "broker", "--help"],
+            [sys.executable, "-m", "headrace.cli", "broker", "--help"],
             cwd=REPO_ROOT,
             env=env,
             capture_output=True,
@@ -277,7 +277,7 @@ def running_broker(
     if name == "headrace":
         ok, why = headrace_available()
         if not ok:
-            raise RuntimeError(f"headrace broker not available (python -m connect.cli broker --help: {why})")
+            raise RuntimeError(f"headrace broker not available (python -m headrace.cli broker --help: {why})")
         data_dir = Path(tempfile.mkdtemp(prefix="headrace-bench-", dir=data_root))
         try:
             server = start_headrace_broker(data_dir=data_dir)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker.log.config import LogConfig
-from broker.properties import PropertiesError, parse_properties
+from kafka_common.properties import PropertiesError, parse_properties
 
 __all__ = ["BrokerConfig", "BrokerConfigError", "PropertiesError", "parse_properties"]
 

@@ -27,7 +27,7 @@ from broker.groups.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.groups.store import TOPIC, GroupStore
 from broker.log.cleaner import CleanerConfig
 from broker.log.manager import LogManager
-from broker.protocol.codec import ProtocolError
+from kafka_common.codec import ProtocolError
 
 log = logging.getLogger("broker.server")
 

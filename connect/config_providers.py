@@ -30,9 +30,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from broker.properties import PropertiesError
-from broker.properties import parse_properties as _parse_properties
 from connect.api.errors import ConfigException
+from kafka_common.properties import PropertiesError
+from kafka_common.properties import parse_properties as _parse_properties
 
 __all__ = [
     "PROVIDER_CLASSES",
@@ -258,7 +258,7 @@ def resolve(props: Mapping[str, str], providers: Mapping[str, ConfigProvider]) -
 
 def parse_properties(text: str) -> dict[str, str]:
     """Parse Java ``.properties`` text (comments, ``=``/``:``/space separators, continuations, escapes);
-    ConfigException on a malformed ``\\uXXXX`` escape. The parser is ``broker.properties``'s."""
+    ConfigException on a malformed ``\\uXXXX`` escape. The parser is ``kafka_common.properties``'s."""
     try:
         return _parse_properties(text)
     except PropertiesError as exc:

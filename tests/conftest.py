@@ -39,6 +39,11 @@ _LOGS_KEY = pytest.StashKey[list[tuple[str, ServerProcess, int]]]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
+        "slow: starts processes or servers (brokers, workers, databases, object stores); "
+        '`-m "not slow"` selects the fast unit tier',
+    )
+    config.addinivalue_line(
+        "markers",
         "headrace_only: needs the headrace broker's own process or data dir (SIGKILL, restart, "
         "raw protocol edge cases); skipped when another broker is under test",
     )
@@ -59,9 +64,29 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"broker under test: {kind}{where}"
 
 
+# Fixtures that start a process or a server (directly or through the fixtures they use). A test using
+# any of them is marked ``slow``, so ``python -m pytest -m "not slow"`` is the fast unit tier; modules
+# that start processes themselves carry ``pytestmark = pytest.mark.slow``.
+SERVER_FIXTURES = frozenset(
+    {
+        "_session_broker",  # the shared broker process
+        "headrace_brokers",  # private broker processes
+        "postgres_server",  # a throwaway PostgreSQL
+        "_s3_session",  # SeaweedFS
+        "make_cluster",  # distributed worker processes
+        "start_worker",  # standalone worker processes
+        "tansu",
+        "replica_server",
+        "postgres",
+    }
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     kind = broker_kind()
     for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
         if kind != "headrace" and item.get_closest_marker("headrace_only"):
             item.add_marker(pytest.mark.skip(reason=f"headrace only (broker under test: {kind})"))
         marker = item.get_closest_marker("xfail_tansu")

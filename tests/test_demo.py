@@ -15,7 +15,7 @@ def test_demo_moves_every_record_and_exits_cleanly(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "connect.cli",
+            "headrace.cli",
             "demo",
             "--messages",
             "20000",
@@ -41,7 +41,7 @@ def test_demo_moves_every_record_and_exits_cleanly(tmp_path: Path) -> None:
 
 def test_cli_rejects_bad_input_with_one_line() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "connect.cli", "broker", "--set", "num.partitions=zero", "--port", "0"],
+        [sys.executable, "-m", "headrace.cli", "broker", "--set", "num.partitions=zero", "--port", "0"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import api
 from broker.log.config import LogConfig
 from broker.log.errors import LogError, OffsetOutOfRangeError
-from broker.protocol.codec import encode_response_body
+from kafka_common.codec import encode_response_body
 
 log = logging.getLogger("broker.apis")
 

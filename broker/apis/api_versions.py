@@ -6,7 +6,7 @@ from typing import Any
 
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import API_TABLE, api
-from broker.protocol.codec import encode_response_body
+from kafka_common.codec import encode_response_body
 
 UNSUPPORTED_VERSION = 35
 

@@ -9,7 +9,7 @@ from typing import Any
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import Body, Result, api
 from broker.groups.state import OffsetAndMetadata
-from broker.protocol.codec import encode_response_body
+from kafka_common.codec import encode_response_body
 
 COORDINATOR_NOT_AVAILABLE = 15
 INVALID_REQUEST = 42

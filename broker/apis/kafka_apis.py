@@ -19,9 +19,9 @@ from broker.flusher import GroupCommitFlusher
 from broker.groups.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.log.manager import LogManager
 from broker.producer_ids import ProducerIdAllocator
-from broker.protocol.codec import ProtocolError, decode_request_body, request_class
 from broker.protocol.wire import Reader, pack_i32
 from broker.watch import AppendWatch
+from kafka_common.codec import ProtocolError, decode_request_body, request_class
 
 log = logging.getLogger("broker.apis")
 

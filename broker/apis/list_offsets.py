@@ -6,7 +6,7 @@ from typing import Any
 
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import api
-from broker.protocol.codec import encode_response_body
+from kafka_common.codec import encode_response_body
 
 UNKNOWN_TOPIC_OR_PARTITION = 3
 LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3

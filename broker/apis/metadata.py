@@ -9,7 +9,7 @@ from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import api
 from broker.log.errors import InvalidTopicError, TopicExistsError
 from broker.log.manager import TopicInfo
-from broker.protocol.codec import encode_response_body
+from kafka_common.codec import encode_response_body
 
 log = logging.getLogger("broker.apis")
 

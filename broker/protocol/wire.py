@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from broker.protocol.codec import ProtocolError
+from kafka_common.codec import ProtocolError
 
 _I8 = struct.Struct(">b")
 _I16 = struct.Struct(">h")

@@ -1,11 +1,11 @@
-"""broker.properties.parse_properties follows java.util.Properties.load (the broker's server.properties
+"""kafka_common.properties.parse_properties follows java.util.Properties.load (the broker's server.properties
 and the worker's .properties files share it)."""
 
 from __future__ import annotations
 
 import pytest
 
-from broker.properties import PropertiesError, parse_properties
+from kafka_common.properties import PropertiesError, parse_properties
 
 
 def test_separators_comments_and_whitespace() -> None:

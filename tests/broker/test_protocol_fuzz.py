@@ -17,7 +17,7 @@ from broker.config import BrokerConfig
 from broker.flusher import GroupCommitFlusher
 from broker.log.manager import LogManager
 from broker.log.records import build_batch
-from broker.protocol.codec import ProtocolError
+from kafka_common.codec import ProtocolError
 
 
 def _header(api_key: int, version: int, corr: int = 7, flexible: bool = False) -> bytes:

@@ -13,7 +13,7 @@ from tests.support.servers import REPO_ROOT
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "connect.cli", "distributed", *args],
+        [sys.executable, "-m", "headrace.cli", "distributed", *args],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,

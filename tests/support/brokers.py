@@ -38,7 +38,7 @@ def broker_kind() -> str:
 def headrace_available() -> bool:
     """True once the broker CLI exists in this checkout (``connect/cli.py``)."""
     try:
-        return importlib.util.find_spec("connect.cli") is not None
+        return importlib.util.find_spec("headrace.cli") is not None
     except (ImportError, ValueError):
         return False
 
@@ -57,7 +57,7 @@ def kill_leftovers() -> None:
 def start_headrace(data_dir: Path | None = None, port: int | None = None) -> ServerProcess:
     """Start headrace, or skip/fail (see ``require_or_skip``) if this checkout has no broker CLI yet."""
     if not headrace_available():
-        require_or_skip("headrace broker not available: no module connect.cli in this checkout")
+        require_or_skip("headrace broker not available: no module headrace.cli in this checkout")
     server = start_headrace_broker(data_dir=data_dir, port=port)
     STARTED.append(server)
     return server

@@ -10,7 +10,7 @@ and benchmarks, and talk to their REST API over HTTP.
     finally:
         worker.stop()
 
-Every worker runs as ``python -m connect.cli standalone`` (``distributed --group-id G`` when
+Every worker runs as ``python -m headrace.cli standalone`` (``distributed --group-id G`` when
 ``group_id`` is given) in its own session (so a SIGKILL takes the
 whole process, librdkafka threads included) on a free REST port, logging to ``<work_dir>/worker-<n>.log``.
 It is registered in :data:`tests.support.brokers.STARTED`, so the session-end hook kills leftovers.
@@ -113,7 +113,7 @@ class ConnectWorker:
         return self.server.log_path
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "connect.cli", "--log-level", self.log_level]
+        cmd = [sys.executable, "-m", "headrace.cli", "--log-level", self.log_level]
         if self.group_id is not None:  # one worker of a distributed cluster
             cmd += ["distributed", "--group-id", self.group_id]
         else:

@@ -104,7 +104,7 @@ def start_headrace_broker(
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> ServerProcess:
-    """Start ``headrace broker`` (as ``python -m connect.cli broker``) and wait until it listens.
+    """Start ``headrace broker`` (as ``python -m headrace.cli broker``) and wait until it listens.
 
     If ``data_dir`` is None a temporary one is created and removed by ``cleanup()``.
     Pass the same ``data_dir`` and ``port`` again to restart a broker on its old data.
@@ -120,7 +120,7 @@ def start_headrace_broker(
     cmd = [
         sys.executable,
         "-m",
-        "connect.cli",
+        "headrace.cli",
         "broker",
         "--data-dir",
         str(data_dir),

@@ -20,8 +20,8 @@ import pytest
 from connect.api import DataException, Schema, SinkRecord, SourceRecord, TopicPartition
 from connect.config_providers import providers_from_config, resolve
 from connect.converters import load_converter
+from connect.runtime.config_files import build_worker_config, load_connector_file, worker_properties
 from connect.runtime.connector_config import mask_config, validate
-from connect.runtime.launcher import build_worker_config, load_connector_file, worker_properties
 from connect.runtime.pipeline import build_chain
 from connect.runtime.plugins import discover
 from connect.runtime.worker_config import WORKER_CONFIG

@@ -19,7 +19,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
 
-from connect.runtime.launcher import load_connector_file, worker_properties
+from connect.runtime.config_files import load_connector_file, worker_properties
 from tests.connectors.parquet.helpers import committed_files
 from tests.support.brokers import BrokerUnderTest
 from tests.support.clients import consume_confluent, create_topic

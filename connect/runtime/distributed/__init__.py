@@ -2,7 +2,7 @@
 connectors and tasks between them through the broker's group coordinator (Kafka Connect's design).
 
 The public entry point is :class:`DistributedHerder` (``headrace distributed`` builds one through
-:class:`connect.runtime.launcher.DistributedWorker`); the stores, the group member and the assignor are
+:class:`headrace.launcher.DistributedWorker`); the stores, the group member and the assignor are
 its parts.
 """
 

@@ -1,7 +1,7 @@
 """A blocking connection to one Kafka broker for the group APIs confluent-kafka does not expose.
 
 Requests and responses are built and parsed with kio (through the broker's generic codec,
-:func:`broker.protocol.codec.build`, which turns plain dicts into kio entities of any version). One request
+:func:`kafka_common.codec.build`, which turns plain dicts into kio entities of any version). One request
 at a time: :meth:`BrokerConnection.request` holds a lock from send to receive, so two threads (the member
 thread and a heartbeat keeper) can share a connection. :meth:`close` may be called from any thread and wakes
 a blocked ``request`` (it raises ``OSError``). Used by :mod:`connect.runtime.distributed.membership` only.
@@ -19,7 +19,7 @@ from typing import Any
 
 from kio.serial import entity_reader, entity_writer
 
-from broker.protocol.codec import build, request_class, response_class
+from kafka_common.codec import build, request_class, response_class
 
 __all__ = ["API_VERSIONS", "BrokerConnection", "GroupProtocolError", "parse_bootstrap"]
 

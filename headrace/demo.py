@@ -115,7 +115,7 @@ def _count_lines(path: Path) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from connect.runtime.launcher import StandaloneWorker
+    from headrace.launcher import StandaloneWorker
 
     own_dir = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="headrace-demo-")) if own_dir else Path(args.data_dir)

@@ -62,7 +62,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def _worker_props(args: argparse.Namespace) -> dict[str, str]:
-    from connect.runtime.launcher import worker_properties
+    from connect.runtime.config_files import worker_properties
 
     props = worker_properties(args.worker_config, _parse_sets(args.set))
     if args.bootstrap_servers:
@@ -80,7 +80,8 @@ def _freeze_startup_heap() -> None:
 
 
 def cmd_standalone(args: argparse.Namespace) -> int:
-    from connect.runtime.launcher import LaunchError, StandaloneWorker, load_connector_file, wait_for_signal
+    from connect.runtime.config_files import load_connector_file
+    from headrace.launcher import LaunchError, StandaloneWorker, wait_for_signal
 
     try:
         props = _worker_props(args)
@@ -116,7 +117,7 @@ def cmd_standalone(args: argparse.Namespace) -> int:
 
 
 def cmd_distributed(args: argparse.Namespace) -> int:
-    from connect.runtime.launcher import DistributedWorker, LaunchError, wait_for_signal
+    from headrace.launcher import DistributedWorker, LaunchError, wait_for_signal
 
     try:
         props = _worker_props(args)
@@ -153,7 +154,7 @@ def cmd_distributed(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from connect.demo import run_demo
+    from headrace.demo import run_demo
 
     return run_demo(args)
 

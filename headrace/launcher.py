@@ -7,97 +7,32 @@ commit their offsets and stop), and return the exit code.
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from connect.api.errors import ConfigException
+from connect.runtime.config_files import LaunchError, build_worker_config
+from connect.runtime.distributed import DistributedHerder
 from connect.runtime.exceptions import HerderError
 from connect.runtime.offsets import FileOffsetBackingStore
 from connect.runtime.plugins import discover
 from connect.runtime.standalone import StandaloneHerder
 from connect.runtime.worker_config import WorkerConfig
+from rest.app import create_app
+from rest.forward import HttpForwarder
+from rest.server import RestServer
 
-if TYPE_CHECKING:
-    from connect.runtime.distributed import DistributedHerder
+__all__ = ["DistributedWorker", "LaunchError", "StandaloneWorker", "wait_for_signal"]
 
 log = logging.getLogger("connect.launcher")
-
-
-class LaunchError(Exception):
-    """Bad input at start-up: the CLI prints it as one line and exits non-zero."""
-
-
-def load_connector_file(path: Path) -> dict[str, str]:
-    """A connector config from ``.json`` (``{"name", "config"}`` or a flat map) or ``.properties``."""
-    from broker.properties import PropertiesError, parse_properties
-
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise LaunchError(f"cannot read connector config {path}: {exc.strerror}") from None
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise LaunchError(f"{path} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise LaunchError(f"{path}: expected a JSON object")
-        if isinstance(data.get("config"), dict):
-            config = {k: _str(v) for k, v in data["config"].items()}
-            if "name" in data:
-                config.setdefault("name", str(data["name"]))
-        else:
-            config = {k: _str(v) for k, v in data.items()}
-    else:
-        try:
-            config = parse_properties(text)
-        except PropertiesError as exc:
-            raise LaunchError(f"{path}: {exc}") from None
-    if not config.get("name"):
-        raise LaunchError(f"{path}: the connector config has no 'name'")
-    return config
-
-
-def _str(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return v if isinstance(v, str) else json.dumps(v) if isinstance(v, dict | list) else str(v)
-
-
-def worker_properties(file: str | None, overrides: Mapping[str, str]) -> dict[str, str]:
-    from broker.properties import PropertiesError, parse_properties
-
-    props: dict[str, str] = {}
-    if file:
-        try:
-            props.update(parse_properties(Path(file).read_text()))
-        except OSError as exc:
-            raise LaunchError(f"cannot read --worker-config {file}: {exc.strerror}") from None
-        except PropertiesError as exc:
-            raise LaunchError(f"--worker-config {file}: {exc}") from None
-    props.update(overrides)
-    return props
-
-
-def build_worker_config(props: Mapping[str, str]) -> WorkerConfig:
-    try:
-        return WorkerConfig(props)
-    except ConfigException as exc:
-        raise LaunchError(f"invalid worker config: {exc}") from None
 
 
 class StandaloneWorker:
     """A running standalone worker: herder + REST server. ``start()`` then ``stop()``."""
 
     def __init__(self, props: Mapping[str, str], rest_host: str = "127.0.0.1", rest_port: int = 8083) -> None:
-        from rest.app import create_app
-        from rest.server import RestServer
-
         self.config = build_worker_config(props)
         offsets = self.config.get("offset.storage.file.filename") or "./data/connect.offsets"
         self.offsets_path = Path(offsets)
@@ -108,7 +43,6 @@ class StandaloneWorker:
         self.rest_port = self.rest.bind()
         self.herder: StandaloneHerder | None = None
         self._configs_file = Path(configs_file) if configs_file else None
-        self._create_app = create_app
 
     def start(self) -> None:
         worker_id = _advertised_id(self.config, self._rest_host, self.rest_port)
@@ -120,7 +54,7 @@ class StandaloneWorker:
             self._configs_file,
         )
         self.herder.start()
-        self.rest.app = self._create_app(self.herder)
+        self.rest.app = create_app(self.herder)
         self.rest.start()
 
     def add_connector(self, config: dict[str, str]) -> None:
@@ -150,8 +84,6 @@ class DistributedWorker:
     REST API listens (joining the group continues in the background)."""
 
     def __init__(self, props: Mapping[str, str], rest_host: str = "127.0.0.1", rest_port: int = 8083) -> None:
-        from rest.server import RestServer
-
         self.config = build_worker_config(props)
         if not self.config.get("group.id"):
             raise LaunchError(
@@ -164,9 +96,6 @@ class DistributedWorker:
         self.herder: DistributedHerder | None = None
 
     def start(self) -> None:
-        from connect.runtime.distributed import DistributedHerder
-        from rest.app import create_app
-        from rest.forward import HttpForwarder
 
         worker_id = _advertised_id(self.config, self._rest_host, self.rest_port)
         self.herder = DistributedHerder(self.config, self.registry, worker_id, f"http://{worker_id}")
