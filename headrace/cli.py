@@ -7,10 +7,19 @@ reason on bad input.
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
+import importlib.metadata
 import logging
 import sys
 from pathlib import Path
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("headrace")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
 
 
 def _setup_logging(level: str) -> None:
@@ -50,11 +59,15 @@ def _broker_config(args: argparse.Namespace) -> object:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    from broker.log.errors import LogDirLockedError
     from broker.server import run
 
     config = _broker_config(args)
     try:
         run(config)  # type: ignore[arg-type]
+    except LogDirLockedError as exc:
+        print(f"headrace: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"headrace: broker failed: {exc}", file=sys.stderr)
         return 1
@@ -79,6 +92,13 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def _cannot_listen(args: argparse.Namespace, exc: OSError) -> str:
+    hint = (
+        " (choose another with --rest-port, or 0 for any free port)" if exc.errno == errno.EADDRINUSE else ""
+    )
+    return f"headrace: cannot listen on {args.rest_host}:{args.rest_port}: {exc.strerror or exc}{hint}"
+
+
 def cmd_standalone(args: argparse.Namespace) -> int:
     from connect.runtime.config_files import load_connector_file
     from headrace.launcher import LaunchError, StandaloneWorker, wait_for_signal
@@ -92,6 +112,9 @@ def cmd_standalone(args: argparse.Namespace) -> int:
     except LaunchError as exc:
         print(f"headrace: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the REST port is taken
+        print(_cannot_listen(args, exc), file=sys.stderr)
+        return 1
     try:
         worker.start()
     except OSError as exc:
@@ -128,9 +151,7 @@ def cmd_distributed(args: argparse.Namespace) -> int:
         print(f"headrace: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the REST port is taken
-        print(
-            f"headrace: cannot listen on {args.rest_host}:{args.rest_port}: {exc.strerror}", file=sys.stderr
-        )
+        print(_cannot_listen(args, exc), file=sys.stderr)
         return 1
     try:
         worker.start()
@@ -159,13 +180,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _add_log_level(parser: argparse.ArgumentParser, default: object) -> None:
+    """``--log-level`` is accepted before and after the subcommand; the subcommand's copy defaults to
+    SUPPRESS so it only overrides the top-level value when given."""
+    parser.add_argument(
+        "--log-level",
+        default=default,
+        type=_log_level,
+        help="DEBUG, INFO, WARNING, ERROR (default INFO; WARNING for the demo)",
+    )
+
+
+def _log_level(value: str) -> str:
+    if value.upper() not in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"):
+        raise argparse.ArgumentTypeError(f"unknown level {value!r} (DEBUG, INFO, WARNING, ERROR)")
+    return "WARNING" if value.upper() == "WARN" else value.upper()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="headrace", description="Headrace: Kafka-compatible broker and connectors"
     )
-    p.add_argument(
-        "--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (default INFO; WARNING for the demo)"
-    )
+    p.add_argument("--version", action="version", version=f"headrace {_version()}")
+    _add_log_level(p, default=None)
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("broker", help="run the included Kafka-protocol broker in the foreground")
@@ -180,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one broker property (repeatable), e.g. --set num.partitions=3",
     )
+    _add_log_level(b, default=argparse.SUPPRESS)
     b.set_defaults(func=cmd_broker)
 
     s = sub.add_parser("standalone", help="run a standalone Connect worker with the given connectors")
@@ -196,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one worker property (repeatable); flags win over the file",
     )
+    _add_log_level(s, default=argparse.SUPPRESS)
     s.set_defaults(func=cmd_standalone)
 
     w = sub.add_parser("distributed", help="run one worker of a distributed Connect cluster")
@@ -211,18 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one worker property (repeatable); flags win over the file",
     )
+    _add_log_level(w, default=argparse.SUPPRESS)
     w.set_defaults(func=cmd_distributed)
 
     d = sub.add_parser("demo", help="start an embedded broker and run a pipeline with live progress")
     d.add_argument("--data-dir", default=None, help="keep data here (default: a temporary directory)")
     d.add_argument("--port", type=int, default=0, help="broker port (default: a free port)")
-    d.add_argument("--messages", type=int, default=200_000, help="how many records the demo moves")
+    d.add_argument(
+        "--messages", type=int, default=200_000, help="how many records the demo moves (default 200000)"
+    )
     d.add_argument(
         "--duration",
         type=float,
         default=None,
         help="seconds to keep serving after the pipeline finishes (default: until Ctrl-C)",
     )
+    _add_log_level(d, default=argparse.SUPPRESS)
     d.set_defaults(func=cmd_demo)
     return p
 

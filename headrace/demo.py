@@ -77,12 +77,18 @@ class _EmbeddedBroker:
 def _progress(label: str, done: int, total: int, started: float) -> None:
     elapsed = max(time.monotonic() - started, 1e-9)
     rate = done / elapsed
-    eta = (total - done) / rate if rate > 0 else float("inf")
     print(
         f"  {label:<9} {done:>9,}/{total:,} ({100 * done / max(total, 1):5.1f}%)  {rate:>10,.0f} rec/s"
-        f"  eta {eta:5.1f}s",
+        f"  eta {_eta(done, total, rate)}",
         flush=True,
     )
+
+
+def _eta(done: int, total: int, rate: float) -> str:
+    """Time left at ``rate``, or "--" while nothing has moved yet (no rate to extrapolate from)."""
+    if done >= total:
+        return "0.0s"
+    return f"{(total - done) / rate:.1f}s" if rate > 0 else "--"
 
 
 def _write_input(path: Path, total: int) -> None:
@@ -191,7 +197,7 @@ def run_demo(args: argparse.Namespace) -> int:
             f"({args.messages / took:,.0f} rec/s end to end)"
         )
         print(
-            f"Try:\n  curl {rest}/connectors?expand=status\n  kafkacat -b {bootstrap} -C -t {TOPIC} -c 3 -e\n"
+            f"Try:\n  curl {rest}/connectors?expand=status\n  kcat -b {bootstrap} -C -t {TOPIC} -c 3 -e\n"
             f'  echo \'{{"op": "c", "id": 1}}\' >> {input_file}   # appears in {output_file.name}',
             flush=True,
         )

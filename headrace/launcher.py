@@ -36,7 +36,7 @@ class StandaloneWorker:
         self.config = build_worker_config(props)
         offsets = self.config.get("offset.storage.file.filename") or "./data/connect.offsets"
         self.offsets_path = Path(offsets)
-        configs_file = self.config.raw.get("config.storage.file.filename")
+        configs_file = self.config.get("config.storage.file.filename")
         self.registry = discover(self.config.plugin_path)
         self._rest_host = rest_host
         self.rest = RestServer(None, rest_host, rest_port, access_log=False)

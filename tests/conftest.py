@@ -78,6 +78,9 @@ SERVER_FIXTURES = frozenset(
         "tansu",
         "replica_server",
         "postgres",
+        "group_broker",  # brokers for group tests (tests/broker, tests/connect/distributed)
+        "bootstrap",  # the store tests' brokers
+        "fuzzed_server",  # schemathesis against the whole API (long, though in-process)
     }
 )
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # starts broker/worker processes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,6 +39,8 @@ def test_demo_moves_every_record_and_exits_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 0, out
     assert "OK: 20,000 records moved through the broker" in out, out
     assert "delivered" in out  # live progress was shown
+    assert not re.search(r"eta\s+-?inf", out), out  # no "eta   infs" before the first record moved
+    assert "kcat -b" in out and "kafkacat" not in out  # Debian 12's kafkacat package installs kcat
     copy = (tmp_path / "demo" / "orders-copy.jsonl").read_text()
     assert copy == (tmp_path / "demo" / "orders.jsonl").read_text()
     assert len(copy.splitlines()) == 20000

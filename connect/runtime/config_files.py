@@ -8,15 +8,18 @@ calling thread; nothing here starts anything.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from connect.api.errors import ConfigException
-from connect.runtime.worker_config import WorkerConfig
+from connect.runtime.worker_config import WorkerConfig, unknown_keys
 from kafka_common.properties import PropertiesError, parse_properties
 
 __all__ = ["LaunchError", "build_worker_config", "load_connector_file", "worker_properties"]
+
+log = logging.getLogger("connect.worker")
 
 
 class LaunchError(Exception):
@@ -72,7 +75,12 @@ def worker_properties(file: str | None, overrides: Mapping[str, str]) -> dict[st
 
 
 def build_worker_config(props: Mapping[str, str]) -> WorkerConfig:
+    """The worker's config; an invalid value is a :class:`LaunchError`, an unknown key a warning (with
+    the closest known key), as Kafka logs supplied-but-unknown configs."""
     try:
-        return WorkerConfig(props)
+        config = WorkerConfig(props)
     except ConfigException as exc:
         raise LaunchError(f"invalid worker config: {exc}") from None
+    for line in unknown_keys(props):
+        log.warning("%s", line)
+    return config

@@ -19,6 +19,7 @@ names keep working. Called once at worker start-up (any thread); the registry is
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -127,12 +128,26 @@ class PluginRegistry:
                 f"Plugin name {name!r} is ambiguous: it names {both}; use a full class name"
             )
         if not candidates:
-            what = "/".join(sorted(wanted)) if wanted else "plugin"
-            raise PluginNotFoundError(
-                f"Failed to find any class that implements {what} and which name matches "
-                f"{name}, available plugins are: {', '.join(sorted(self.plugins))}"
-            )
+            raise PluginNotFoundError(self._not_found(name.strip(), wanted))
         return candidates[0]
+
+    def _not_found(self, name: str, wanted: set[str] | None) -> str:
+        """Kafka's "Failed to find any class that implements ..." listing only plugins of the wanted
+        kinds (a connector.class typo must not list transforms and converters), by the short names users
+        type, with the closest accepted name as "did you mean"."""
+        pool = [d for d in self.plugins.values() if wanted is None or d.type in wanted]
+        accepted = {n for n, cs in self.names.items() if any(c in pool for c in cs)}
+        by_lower = {n.lower(): n for n in sorted(accepted, key=len, reverse=True)}
+        close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+        hint = f" Did you mean '{by_lower[close[0]]}'?" if close else ""
+        kinds = sorted(wanted) if wanted else ["plugin"]
+        what = "Connector" if set(kinds) <= {"source", "sink"} else "/".join(kinds)
+        label = "connectors" if what == "Connector" else "plugins"
+        short = sorted({d.cls.__name__ for d in pool}, key=str.lower)
+        return (
+            f"Failed to find any class that implements {what} and which name matches {name}.{hint} "
+            f"Available {label}: {', '.join(short)}"
+        )
 
     def of_type(self, *kinds: str) -> list[PluginDesc]:
         return sorted((d for d in self.plugins.values() if d.type in kinds), key=lambda d: d.name)

@@ -7,6 +7,7 @@ through. Immutable after construction; safe to read from any thread.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,15 @@ WORKER_CONFIG = (
         group="Standalone",
     )
     .define(
+        "config.storage.file.filename",
+        "string",
+        "",
+        "low",
+        "Standalone mode: a file connector configs created through REST are kept in, so they survive a "
+        "restart (empty: in memory only).",
+        group="Standalone",
+    )
+    .define(
         "group.id",
         "string",
         None,
@@ -260,6 +270,40 @@ WORKER_CONFIG = (
         group=GROUP_DISTRIBUTED,
     )
 )
+
+
+# Prefixes whose keys are handed on rather than declared: client settings, config provider parameters,
+# converter settings, and the connection/security settings every internal client inherits.
+PASS_THROUGH_PREFIXES = (
+    "producer.",
+    "consumer.",
+    "admin.",
+    "config.providers.",
+    "key.converter.",
+    "value.converter.",
+    "header.converter.",
+    "security.",
+    "ssl.",
+    "sasl.",
+    "socket.",
+    "reconnect.backoff.",
+    "enable.ssl.",
+)
+
+
+def unknown_keys(props: Mapping[str, str]) -> list[str]:
+    """One line per property that is neither declared nor under a pass-through prefix, with the closest
+    declared name when one is near ("did you mean"). Kafka logs such keys as supplied but unknown; a
+    misspelled key otherwise silently leaves its setting at the default."""
+    known = WORKER_CONFIG.names()
+    out = []
+    for key in sorted(props):
+        if key in known or key.startswith(PASS_THROUGH_PREFIXES):
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        out.append(f"unknown worker property '{key}' is ignored{hint}")
+    return out
 
 
 def strip_prefix(props: Mapping[str, str], prefix: str) -> dict[str, str]:

@@ -63,6 +63,9 @@ class FileStreamSinkTask(SinkTask):
     def start(self, props: dict[str, str]) -> None:
         filename = CONFIG.parse(props)["file"]
         if filename:
+            # A missing directory is created (the README's quick start writes under /tmp/headrace-demo/);
+            # Kafka's sink fails with NoSuchFileException there.
+            os.makedirs(os.path.dirname(os.path.abspath(filename)), exist_ok=True)
             self._out = open(filename, "a", encoding="utf-8")  # noqa: SIM115 - lives until stop()
             self._owned = True
         else:

@@ -16,6 +16,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.support.servers import start_headrace_broker
 
+pytestmark = pytest.mark.slow  # starts broker/worker processes
+
 KEYS = 1000
 UPDATES = 100_000
 SEGMENT_BYTES = 256 * 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -226,3 +227,26 @@ def test_connector_config_getters() -> None:
         config.get("nope")
     with pytest.raises(ConfigException):
         ConnectorConfig(definition(), {})
+
+
+def test_unknown_worker_properties_are_reported_with_did_you_mean(caplog: pytest.LogCaptureFixture) -> None:
+    from connect.runtime.config_files import build_worker_config
+
+    props = {
+        "offset.flush.intervall.ms": "1000",  # misspelled
+        "bootstrap.servers": "127.0.0.1:9092",
+        "producer.linger.ms": "5",  # passed to the producer
+        "config.providers.env.class": "EnvVarConfigProvider",
+        "value.converter.schemas.enable": "false",
+        "sasl.mechanism": "PLAIN",
+        "completely.unrelated.key": "x",
+    }
+    with caplog.at_level(logging.WARNING, logger="connect.worker"):
+        config = build_worker_config(props)
+    assert config.get("offset.flush.interval.ms") == 60000  # the misspelled key did not apply
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "unknown worker property 'completely.unrelated.key' is ignored",
+        "unknown worker property 'offset.flush.intervall.ms' is ignored "
+        "(did you mean 'offset.flush.interval.ms'?)",
+    ]

@@ -10,6 +10,8 @@ import pytest
 
 from tests.support.servers import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # starts broker/worker processes
+
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

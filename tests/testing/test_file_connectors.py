@@ -48,3 +48,21 @@ class TestFileStreamSinkTask(SinkTaskTests):
 
     def expected(self, records: list[SinkRecord]) -> list[str]:
         return [str(r.value) for r in records]
+
+
+class TestFileStreamSinkTaskIntoAMissingDirectory(TestFileStreamSinkTask):
+    """The README's standalone quick start writes to /tmp/headrace-demo/output.txt before anything made
+    that directory: the sink creates missing parent directories instead of failing."""
+
+    config = {"file": "{tmp_path}/not/there/yet/output.txt"}
+
+
+def test_sink_creates_missing_directories(tmp_path: Path) -> None:
+    task = FileStreamSinkTask()
+    target = tmp_path / "a" / "b" / "out.txt"
+    task.start({"file": str(target)})
+    try:
+        task.put([SinkRecord("t", 0, None, None, None, "x", 0)])
+    finally:
+        task.stop()
+    assert target.read_text() == "x\n"
