@@ -336,4 +336,8 @@ class HerderBase(Herder):
         return "\n".join(out) + "\n"
 
     def health(self) -> tuple[bool, str]:
+        reachable, reason = self.worker.cluster_watch.state()
+        if reachable is False:
+            servers = self.worker.config.bootstrap_servers
+            return False, f"Worker cannot reach the Kafka cluster at bootstrap.servers={servers}: {reason}"
         return True, "Worker has completed startup and is ready to handle requests."

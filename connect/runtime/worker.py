@@ -24,6 +24,7 @@ from connect.api.errors import ConnectException
 from connect.api.task import SinkTask, SourceTask
 from connect.config_providers import ConfigProvider, providers_from_config, resolve
 from connect.runtime import clients
+from connect.runtime.cluster_watch import ClusterWatch
 from connect.runtime.connector_config import SINK_CONFIG, SOURCE_CONFIG, connector_class, mask_config
 from connect.runtime.errors import DeadLetterQueueReporter, ErrorHandler, ErrorReporter
 from connect.runtime.models import ConnectorTaskId
@@ -96,12 +97,14 @@ class Worker:
         self._tasks: dict[ConnectorTaskId, WorkerTask] = {}
         self._lock = threading.RLock()
         self._admin: AdminClient | None = None
+        self.cluster_watch = ClusterWatch(clients.admin_config(self.config))
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         self.offset_store.start()
         self._admin = AdminClient(clients.admin_config(self.config))
+        self.cluster_watch.start()
         log.info("Worker %s started (bootstrap.servers=%s)", self.worker_id, self.config.bootstrap_servers)
 
     def stop(self) -> None:
@@ -110,6 +113,7 @@ class Worker:
             for name in list(self._connectors):
                 self.stop_connector(name)
         self.offset_store.stop()
+        self.cluster_watch.stop()
         log.info("Worker %s stopped", self.worker_id)
 
     def resolve(self, config: Mapping[str, str]) -> dict[str, str]:
