@@ -74,10 +74,8 @@ class _Model(BaseModel):
 # --- errors and simple messages -----------------------------------------------------------------------
 
 
-class ErrorMessage(BaseModel):
-    """Every error response: the HTTP status and a message (plus e.g. ``errors`` per config field)."""
-
-    model_config = ConfigDict(extra="allow")
+class ErrorMessage(_Model):
+    """Every error response (Kafka's ``ErrorMessage``): the HTTP status and a message, nothing else."""
 
     error_code: int
     message: str
@@ -180,7 +178,9 @@ class ConnectorOffsetsModel(_Model):
 class PluginInfoModel(_Model):
     class_name: str = Field(alias="class")
     type: str
-    version: str
+    version: str | SkipJsonSchema[None] = Field(
+        default=None, description="Absent for a plugin that declares no version."
+    )
 
 
 class ConfigKeyInfoModel(_Model):
@@ -191,10 +191,10 @@ class ConfigKeyInfoModel(_Model):
     importance: str
     documentation: str
     group: str | None
-    order_in_group: int
     width: str
     display_name: str
     dependents: list[str]
+    order: int = Field(description="Position of the key in its group (Kafka's orderInGroup).")
 
 
 class ConfigValueInfoModel(_Model):

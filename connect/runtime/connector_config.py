@@ -314,11 +314,12 @@ def mask_config(props: Mapping[str, str], registry: PluginRegistry) -> dict[str,
 
 
 def _key_info(key: ConfigKey) -> ConfigKeyInfo:
+    """Kafka's ``AbstractHerder.convertConfigKey``: a null default is JSON null, not ``"null"``."""
     return ConfigKeyInfo(
         name=key.name,
         type=key.type.name,
         required=not key.has_default,
-        default_value=key.default_string() if key.has_default else None,
+        default_value=None if key.default_value is None else key.default_string(),
         importance=key.importance.name,
         documentation=key.documentation,
         group=key.group,

@@ -14,6 +14,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import AdminClient
 
+from connect.api.config import ConfigDef
 from connect.api.connector import SinkConnector
 from connect.runtime import clients
 from connect.runtime.connector_config import (
@@ -137,11 +138,19 @@ class HerderBase(Herder):
             raise BadRequestError(str(exc)) from None
 
     def connector_plugin_config(self, plugin: str) -> list[ConfigKeyInfo]:
+        """The plugin's own keys; for a connector followed by the framework's keys it does not declare
+        itself (Source/SinkConnectorConfig), as Kafka's ``AbstractHerder.connectorPluginConfig``."""
         desc = self._plugin(plugin)
         try:
-            return key_infos(desc.cls().config())
+            definition = ConfigDef(desc.cls().config())
         except Exception as exc:
             raise BadRequestError(f"Cannot read the configuration of {plugin}: {exc}") from None
+        if desc.type in ("source", "sink"):
+            framework = SINK_CONFIG if desc.type == "sink" else SOURCE_CONFIG
+            for key in framework.config_keys().values():
+                if key.name not in definition:
+                    definition.define_key(key)
+        return key_infos(definition)
 
     def validate_connector_config(self, plugin: str, config: dict[str, str]) -> ConfigInfos:
         desc = self._plugin(plugin)

@@ -55,8 +55,9 @@ class AbstractState:
     trace: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """``trace`` is left out unless non-empty (Kafka's ``@JsonInclude(NON_EMPTY)``)."""
         out: dict[str, Any] = {"state": self.state, "worker_id": self.worker_id}
-        if self.trace is not None:
+        if self.trace:
             out["trace"] = self.trace
         return out
 
@@ -92,7 +93,10 @@ class ConnectorStateInfo:
 
 @dataclass
 class ConfigKeyInfo:
-    """One entry of ``GET /connector-plugins/{p}/config`` and of a validation result's ``definition``."""
+    """One entry of ``GET /connector-plugins/{p}/config`` and of a validation result's ``definition``.
+
+    Serialized as Kafka's Jackson does: ``order_in_group`` is written ``"order"`` (its getter is
+    ``@JsonProperty("order")``) and, not being a creator property of that name, comes last."""
 
     name: str
     type: str
@@ -115,10 +119,10 @@ class ConfigKeyInfo:
             "importance": self.importance,
             "documentation": self.documentation,
             "group": self.group,
-            "order_in_group": self.order_in_group,
             "width": self.width,
             "display_name": self.display_name,
             "dependents": list(self.dependents),
+            "order": self.order_in_group,
         }
 
 
@@ -173,6 +177,9 @@ class ConfigInfos:
         return {c.value.name: list(c.value.errors) for c in self.configs if c.value.errors}
 
 
+UNDEFINED_VERSION = "undefined"
+
+
 @dataclass
 class PluginInfo:
     class_name: str
@@ -180,7 +187,11 @@ class PluginInfo:
     version: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"class": self.class_name, "type": self.type, "version": self.version}
+        """``version`` is left out for a plugin without one (Kafka's ``NoVersionFilter``)."""
+        out = {"class": self.class_name, "type": self.type}
+        if self.version and self.version != UNDEFINED_VERSION:
+            out["version"] = self.version
+        return out
 
 
 @dataclass

@@ -34,7 +34,7 @@ def test_patch_merges_removes_and_validates(worker: ConnectWorker, tmp_path: Pat
     config = worker.json("GET", "/connectors/s/config")
     assert config["batch.size"] == "500" and "tasks.max" not in config and config["topic"] == topic
     bad = worker.patch("/connectors/s/config", json={"batch.size": "zero"})
-    assert bad.status_code == 400 and "batch.size" in bad.json()["errors"], bad.text
+    assert bad.status_code == 400 and "batch.size" in bad.json()["message"], bad.text
     assert worker.json("GET", "/connectors/s/config")["batch.size"] == "500"  # unchanged
     worker.wait_for_state("s", "RUNNING", ["RUNNING"])
     sink = {"connector.class": "FileStreamSink", "topics": topic, "file": str(out)}

@@ -212,7 +212,7 @@ def _key_info(key: ConfigKey) -> ConfigKeyInfo:
         name=key.name,
         type=key.type.name,
         required=key.required,
-        default_value=key.default_string(),
+        default_value=None if key.default_value is None else key.default_string(),
         importance=key.importance.name,
         documentation=key.documentation,
         group=key.group,
@@ -423,9 +423,7 @@ class FakeHerder(Herder):
                     f"Connector configuration is invalid and contains the following {len(lines)} error(s):\n"
                     + "\n".join(lines)
                     + "\nYou can also find the above list of errors at the endpoint "
-                    "`/connector-plugins/{connectorType}/config/validate`",
-                    errors=infos.errors_by_field(),
-                    validation=infos.to_json(),
+                    "`/connector-plugins/{connectorType}/config/validate`"
                 )
             c = _Connector(name, dict(config), plugin)
             if existing is None and initial_state in ("PAUSED", "STOPPED"):
