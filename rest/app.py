@@ -96,7 +96,7 @@ def create_app(
         title="Headrace Connect REST API",
         version=version,
         description="Apache Kafka Connect's REST API, served by a Headrace worker.",
-        docs_url=None,
+        docs_url="/docs",  # FastAPI's interactive page (Swagger UI) over /openapi.json
         redoc_url=None,
         redirect_slashes=False,
         lifespan=lifespan,

@@ -181,3 +181,11 @@ def test_api_conforms_to_its_schema(case: Case[Any], fuzzed_server: Served) -> N
 def test_fuzzing_left_the_server_healthy(fuzzed_server: Served) -> None:
     assert fuzzed_server.client.get("/health").status_code == 200
     assert isinstance(httpx.get(fuzzed_server.url + "/connectors").json(), list)
+
+
+def test_interactive_docs_page_is_served(client: httpx.Client) -> None:
+    r = client.get("/docs")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert "swagger-ui" in r.text and "/openapi.json" in r.text
+    assert "/docs" not in client.get("/openapi.json").json()["paths"]  # not part of Kafka's API

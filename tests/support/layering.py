@@ -58,7 +58,6 @@ RULES: tuple[Rule, ...] = (
             "connect.runtime.herder",
             "connect.runtime.models",
             "connect.runtime.exceptions",
-            "connect.api",
         ),
         "the REST API uses the Herder contract only",
     ),
