@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connect.api.errors import ConfigException
+from connect.runtime.config_store import FileConfigBackingStore, MemoryConfigBackingStore
 from connect.runtime.exceptions import HerderError
 from connect.runtime.offsets import FileOffsetBackingStore
 from connect.runtime.plugins import discover
@@ -117,7 +118,7 @@ class StandaloneWorker:
             self.registry,
             FileOffsetBackingStore(self.offsets_path),
             worker_id,
-            self._configs_file,
+            FileConfigBackingStore(self._configs_file) if self._configs_file else MemoryConfigBackingStore(),
         )
         self.herder.start()
         self.rest.app = self._create_app(self.herder)

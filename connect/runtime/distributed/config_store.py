@@ -25,12 +25,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from connect.api.errors import ConnectException
 from connect.runtime.clients import internal_client_config
+from connect.runtime.config_store import ClusterConfigState, ConfigBackingStore, ConfigUpdateListener
 from connect.runtime.distributed.kafka_log import json_bytes, store_log
 from connect.runtime.models import ConnectorTaskId
 from connect.runtime.worker_task import TargetState
@@ -75,55 +75,10 @@ def target_state_value(target: TargetState) -> dict[str, str]:
     return {"state": legacy, "state.v2": target.value}
 
 
-@dataclass(frozen=True)
-class ClusterConfigState:
-    """An immutable snapshot of the config topic (Kafka's ClusterConfigState)."""
+class KafkaConfigBackingStore(ConfigBackingStore):
+    """The config topic as a :class:`~connect.runtime.config_store.ConfigBackingStore` (see the module
+    docstring); ``snapshot()`` reads the local replica."""
 
-    offset: int  # config-topic offset of the last record applied (-1: empty)
-    connector_configs: Mapping[str, Mapping[str, str]]
-    target_states: Mapping[str, TargetState]
-    task_configs: Mapping[ConnectorTaskId, Mapping[str, str]]  # committed task configs only
-    task_counts: Mapping[str, int]
-    inconsistent_connectors: frozenset[str] = field(default=frozenset())
-
-    def connectors(self) -> list[str]:
-        return sorted(self.connector_configs)
-
-    def contains(self, connector: str) -> bool:
-        return connector in self.connector_configs
-
-    def target_state(self, connector: str) -> TargetState:
-        return self.target_states.get(connector, TargetState.STARTED)
-
-    def task_count(self, connector: str) -> int:
-        return self.task_counts.get(connector, 0)
-
-    def tasks(self, connector: str) -> list[ConnectorTaskId]:
-        """Committed tasks of a connector; none while its task configs are inconsistent."""
-        if connector in self.inconsistent_connectors or connector not in self.connector_configs:
-            return []
-        return [ConnectorTaskId(connector, i) for i in range(self.task_counts.get(connector, 0))]
-
-    def task_config(self, task: ConnectorTaskId) -> Mapping[str, str] | None:
-        return self.task_configs.get(task)
-
-
-EMPTY = ClusterConfigState(-1, {}, {}, {}, {})
-
-
-class ConfigUpdateListener(Protocol):
-    """Called on the log's consumer thread: must be quick (hand off to the herder thread)."""
-
-    def on_connector_config_update(self, connector: str) -> None: ...  # put or removed
-
-    def on_task_config_update(self, tasks: Collection[ConnectorTaskId]) -> None: ...
-
-    def on_connector_target_state_change(self, connector: str) -> None: ...
-
-    def on_restart_request(self, connector: str, include_tasks: bool, only_failed: bool) -> None: ...
-
-
-class KafkaConfigBackingStore:
     def __init__(
         self,
         topic: str,
