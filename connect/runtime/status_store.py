@@ -61,9 +61,11 @@ class StatusBackingStore(abc.ABC):
 
     Ordering: writes of one caller are applied in call order and a read on the same store sees them at
     once. Writes made by other workers (shared stores) become visible in the order the shared log holds
-    them; :meth:`refresh` waits until everything written so far is visible. The herder serializes the
-    writes of one task itself (status callbacks and progress), so the store needs no compare-and-set
-    beyond *safe* writes.
+    them; :meth:`refresh` waits until everything written so far is visible. (A shared store applies
+    its own records again as it reads them back, so it may briefly show an earlier write of its own;
+    after ``flush()`` and ``refresh()`` it shows the last one.) The herder serializes the writes of one
+    task itself (status callbacks and progress), so the store needs no compare-and-set beyond *safe*
+    writes.
 
     Safe writes (``safe=True``, used for FAILED and UNASSIGNED, which a worker writes while its work is
     shutting down) are dropped when :func:`can_write_safely` says the stored status is newer.
