@@ -59,6 +59,55 @@ class ClusterConfigState:
 EMPTY = ClusterConfigState(-1, {}, {}, {}, {})
 
 
+class ConfigTables:
+    """The state a config store's snapshots are taken from; the owning store guards it with its lock.
+    Inner dicts are replaced, never mutated, so snapshots share them safely."""
+
+    def __init__(self) -> None:
+        self.offset = -1
+        self.connector_configs: dict[str, dict[str, str]] = {}
+        self.target_states: dict[str, TargetState] = {}
+        self.task_configs: dict[ConnectorTaskId, dict[str, str]] = {}
+        self.task_counts: dict[str, int] = {}
+        self.inconsistent: set[str] = set()  # task configs incomplete (compacted topic)
+
+    def snapshot(self) -> ClusterConfigState:
+        return ClusterConfigState(
+            offset=self.offset,
+            connector_configs=dict(self.connector_configs),
+            target_states=dict(self.target_states),
+            task_configs=dict(self.task_configs),
+            task_counts=dict(self.task_counts),
+            inconsistent_connectors=frozenset(self.inconsistent),
+        )
+
+    def put_connector(self, name: str, config: Mapping[str, str], target: TargetState | None) -> None:
+        if target is not None:
+            self.target_states[name] = target
+        self.target_states.setdefault(name, TargetState.STARTED)
+        self.connector_configs[name] = {str(k): str(v) for k, v in config.items()}
+
+    def remove_connector(self, name: str) -> None:
+        self.connector_configs.pop(name, None)
+        self.target_states.pop(name, None)
+        self._drop_tasks(name)
+
+    def _drop_tasks(self, name: str) -> None:
+        self.task_counts.pop(name, None)
+        self.inconsistent.discard(name)
+        for t in [t for t in self.task_configs if t.connector == name]:
+            del self.task_configs[t]
+
+    def put_tasks(self, name: str, configs: Sequence[Mapping[str, str]]) -> list[ConnectorTaskId]:
+        """Replace the task configs of ``name``; returns the tasks now configured."""
+        self._drop_tasks(name)
+        updated = [ConnectorTaskId(name, i) for i in range(len(configs))]
+        for t, conf in zip(updated, configs, strict=True):
+            self.task_configs[t] = {str(k): str(v) for k, v in conf.items()}
+        self.task_counts[name] = len(configs)
+        return updated
+
+
 class ConfigUpdateListener(Protocol):
     """Hears of every change of a :class:`ConfigBackingStore` (Kafka's ``UpdateListener``).
 
@@ -137,27 +186,17 @@ class MemoryConfigBackingStore(ConfigBackingStore):
     def __init__(self, listener: ConfigUpdateListener | None = None) -> None:
         self._listener = listener
         self._lock = threading.Lock()
-        self._offset = -1
-        self._connector_configs: dict[str, dict[str, str]] = {}
-        self._target_states: dict[str, TargetState] = {}
-        self._task_configs: dict[ConnectorTaskId, dict[str, str]] = {}
-        self._task_counts: dict[str, int] = {}
+        self._tables = ConfigTables()
 
     def snapshot(self) -> ClusterConfigState:
-        with self._lock:  # inner dicts are replaced, never mutated, so shallow copies are safe
-            return ClusterConfigState(
-                offset=self._offset,
-                connector_configs=dict(self._connector_configs),
-                target_states=dict(self._target_states),
-                task_configs=dict(self._task_configs),
-                task_counts=dict(self._task_counts),
-            )
+        with self._lock:
+            return self._tables.snapshot()
 
     def _change(self, apply: Callable[[], _Notify | None]) -> None:
         """Apply one change under the lock, persist, then tell the listener (outside the lock)."""
         with self._lock:
             notify = apply()
-            self._offset += 1
+            self._tables.offset += 1
             self._persist()
         if notify is not None and self._listener is not None:
             notify()
@@ -169,43 +208,28 @@ class MemoryConfigBackingStore(ConfigBackingStore):
         self, name: str, config: Mapping[str, str], target: TargetState | None = None
     ) -> None:
         def apply() -> _Notify:
-            if target is not None:
-                self._target_states[name] = target
-            self._target_states.setdefault(name, TargetState.STARTED)
-            self._connector_configs[name] = {k: str(v) for k, v in config.items()}
+            self._tables.put_connector(name, config, target)
             return lambda: self._notify().on_connector_config_update(name)
 
         self._change(apply)
 
     def remove_connector_config(self, name: str) -> None:
         def apply() -> _Notify:
-            self._connector_configs.pop(name, None)
-            self._target_states.pop(name, None)
-            self._drop_tasks(name)
+            self._tables.remove_connector(name)
             return lambda: self._notify().on_connector_config_update(name)
 
         self._change(apply)
 
-    def _drop_tasks(self, name: str) -> None:
-        self._task_counts.pop(name, None)
-        for t in [t for t in self._task_configs if t.connector == name]:
-            del self._task_configs[t]
-
     def put_task_configs(self, name: str, configs: Sequence[Mapping[str, str]]) -> None:
-        updated = [ConnectorTaskId(name, i) for i in range(len(configs))]
-
         def apply() -> _Notify:
-            self._drop_tasks(name)
-            for t, conf in zip(updated, configs, strict=True):
-                self._task_configs[t] = {k: str(v) for k, v in conf.items()}
-            self._task_counts[name] = len(configs)
+            updated = self._tables.put_tasks(name, configs)
             return lambda: self._notify().on_task_config_update(updated)
 
         self._change(apply)
 
     def put_target_state(self, name: str, target: TargetState) -> None:
         def apply() -> _Notify:
-            self._target_states[name] = target
+            self._tables.target_states[name] = target
             return lambda: self._notify().on_connector_target_state_change(name)
 
         self._change(apply)
@@ -235,15 +259,15 @@ class FileConfigBackingStore(MemoryConfigBackingStore):
         stored = json.loads(self.path.read_text())
         with self._lock:
             for name, entry in stored.items():
-                self._connector_configs[name] = entry["config"]
-                self._target_states[name] = TargetState(entry.get("target", "STARTED"))
+                self._tables.put_connector(name, entry["config"], TargetState(entry.get("target", "STARTED")))
             self._written = stored
         log.info("loaded %d connector config(s) from %s", len(stored), self.path)
 
     def _persist(self) -> None:
+        tables = self._tables
         data: dict[str, dict[str, object]] = {
-            n: {"config": c, "target": self._target_states.get(n, TargetState.STARTED).value}
-            for n, c in self._connector_configs.items()
+            n: {"config": c, "target": tables.target_states.get(n, TargetState.STARTED).value}
+            for n, c in tables.connector_configs.items()
         }
         if data == self._written:  # task configs and restart requests are not kept
             return

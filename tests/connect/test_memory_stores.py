@@ -4,7 +4,6 @@ worker's status listener. No broker: the herder is built but never started."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -17,35 +16,17 @@ from connect.runtime.standalone import StandaloneHerder
 from connect.runtime.status_store import MemoryStatusBackingStore, Status, can_write_safely
 from connect.runtime.worker_config import WorkerConfig
 from connect.runtime.worker_task import TargetState
+from tests.support.config_listener import Recorder
 
 T0, T1 = ConnectorTaskId("c", 0), ConnectorTaskId("c", 1)
 ME = "me:8083"
-
-
-class Calls:
-    """A ConfigUpdateListener recording its calls."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[object, ...]] = []
-
-    def on_connector_config_update(self, connector: str) -> None:
-        self.events.append(("connector", connector))
-
-    def on_task_config_update(self, tasks: Collection[ConnectorTaskId]) -> None:
-        self.events.append(("tasks", tuple(tasks)))
-
-    def on_connector_target_state_change(self, connector: str) -> None:
-        self.events.append(("target", connector))
-
-    def on_restart_request(self, connector: str, include_tasks: bool, only_failed: bool) -> None:
-        self.events.append(("restart", connector, include_tasks, only_failed))
 
 
 # ------------------------------------------------------------------------------------ config stores
 
 
 def test_memory_config_store_calls_the_listener_on_the_writers_thread_after_the_change() -> None:
-    calls = Calls()
+    calls = Recorder()
     store = MemoryConfigBackingStore(calls)
     seen: list[bool] = []
     calls.on_connector_config_update = lambda c: seen.append(store.snapshot().contains(c))  # type: ignore[method-assign]

@@ -4,8 +4,7 @@ interfaces alone."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,40 +20,9 @@ from connect.runtime.models import ConnectorTaskId
 from connect.runtime.status_store import MemoryStatusBackingStore, Status, StatusBackingStore
 from connect.runtime.worker_task import TargetState
 from tests.support.brokers import BrokerUnderTest
+from tests.support.config_listener import Recorder
 
-WAIT = 20.0
 T0, T1, T2 = (ConnectorTaskId("c", i) for i in range(3))
-
-
-class Recorder:
-    """A ConfigUpdateListener: memory stores call it on the writer's thread, the topic store on its
-    consumer thread."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[object, ...]] = []
-        self._cond = threading.Condition()
-
-    def _add(self, *event: object) -> None:
-        with self._cond:
-            self.events.append(event)
-            self._cond.notify_all()
-
-    def on_connector_config_update(self, connector: str) -> None:
-        self._add("connector", connector)
-
-    def on_task_config_update(self, tasks: Collection[ConnectorTaskId]) -> None:
-        self._add("tasks", tuple(tasks))
-
-    def on_connector_target_state_change(self, connector: str) -> None:
-        self._add("target", connector)
-
-    def on_restart_request(self, connector: str, include_tasks: bool, only_failed: bool) -> None:
-        self._add("restart", connector, include_tasks, only_failed)
-
-    def wait_for(self, *event: object) -> None:
-        with self._cond:
-            assert self._cond.wait_for(lambda: event in self.events, WAIT), (event, self.events)
-
 
 ConfigFixture = tuple[ConfigBackingStore, Recorder]
 StatusFixture = tuple[StatusBackingStore, Callable[[], None]]  # the store and settle()

@@ -8,9 +8,8 @@ schemaless JSON values and murmur2 key partitioning.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -28,6 +27,7 @@ from connect.runtime.status_store import Status
 from connect.runtime.worker_config import WorkerConfig
 from connect.runtime.worker_task import TargetState
 from tests.support.brokers import BrokerUnderTest, start_kind, unique_topic
+from tests.support.config_listener import Recorder
 from tests.support.murmur2 import default_partition
 from tests.support.servers import free_port
 
@@ -65,36 +65,6 @@ def stores() -> Iterator[list[KafkaConfigBackingStore | KafkaOffsetBackingStore 
     finally:
         for s in reversed(started):
             s.stop()
-
-
-class Recorder:
-    """A ConfigUpdateListener that records calls (made on the log's consumer thread)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[object, ...]] = []
-        self._cond = threading.Condition()
-
-    def _add(self, *event: object) -> None:
-        with self._cond:
-            self.events.append(event)
-            self._cond.notify_all()
-
-    def on_connector_config_update(self, connector: str) -> None:
-        self._add("connector", connector)
-
-    def on_task_config_update(self, tasks: Collection[ConnectorTaskId]) -> None:
-        self._add("tasks", tuple(sorted(tasks, key=lambda t: (t.connector, t.task))))
-
-    def on_connector_target_state_change(self, connector: str) -> None:
-        self._add("target", connector)
-
-    def on_restart_request(self, connector: str, include_tasks: bool, only_failed: bool) -> None:
-        self._add("restart", connector, include_tasks, only_failed)
-
-    def wait_for(self, *event: object) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: event in self.events, WAIT):
-                raise AssertionError(f"listener never got {event}; got {self.events}")
 
 
 def wait_until(cond: Callable[[], bool], what: str) -> None:
