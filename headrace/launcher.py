@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from connect.runtime.config_files import LaunchError, build_worker_config
+from connect.runtime.config_store import FileConfigBackingStore, MemoryConfigBackingStore
 from connect.runtime.distributed import DistributedHerder
 from connect.runtime.exceptions import HerderError
 from connect.runtime.offsets import FileOffsetBackingStore
@@ -51,7 +52,7 @@ class StandaloneWorker:
             self.registry,
             FileOffsetBackingStore(self.offsets_path),
             worker_id,
-            self._configs_file,
+            FileConfigBackingStore(self._configs_file) if self._configs_file else MemoryConfigBackingStore(),
         )
         self.herder.start()
         self.rest.app = create_app(self.herder)

@@ -1,13 +1,30 @@
-"""What standalone and distributed herders share: plugin listings, validation, masking, offsets
-reading/altering helpers and health. Subclasses provide storage of configs and the decisions about
-where connectors and tasks run."""
+"""What standalone and distributed herders share (Kafka Connect's ``AbstractHerder``).
+
+:class:`HerderBase` sits on the three store roles — :class:`~connect.runtime.config_store.ConfigBackingStore`
+(``configs``), :class:`~connect.runtime.status_store.StatusBackingStore` (``status``) and
+:class:`~connect.runtime.offsets.OffsetBackingStore` (``offset_store``) — and provides:
+
+- the worker's status listener (connector and task RUNNING/PAUSED/STOPPED/FAILED/shutdown callbacks,
+  task progress, active topics), written to ``status`` with this worker's id and group generation;
+- the REST reads answered from a config snapshot and the status store (connector list, info, config,
+  status, task configs and statuses, active topics, offsets), the offsets API, a config patch;
+- plugin listings, validation, masking, metrics and health.
+
+Subclasses decide where connectors and tasks run and how writes reach the config store: the standalone
+herder acts on them at once under its lock, the distributed one writes the config topic and reconciles
+on its herder thread.
+"""
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
+import threading
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
@@ -17,6 +34,7 @@ from confluent_kafka.admin import AdminClient
 from connect.api.config import ConfigDef
 from connect.api.connector import SinkConnector
 from connect.runtime import clients
+from connect.runtime.config_store import ClusterConfigState, ConfigBackingStore
 from connect.runtime.connector_config import (
     SINK_CONFIG,
     SOURCE_CONFIG,
@@ -31,19 +49,31 @@ from connect.runtime.models import (
     AbstractState,
     ConfigInfos,
     ConfigKeyInfo,
+    ConnectorInfo,
     ConnectorOffset,
     ConnectorOffsets,
     ConnectorStateInfo,
     ConnectorTaskId,
     ConnectorType,
     PluginInfo,
+    TaskInfo,
     TaskState,
 )
 from connect.runtime.offsets import OffsetBackingStore, offset_key, parse_key
 from connect.runtime.plugins import PluginConflictError, PluginNotFoundError, PluginRegistry
 from connect.runtime.progress import progress_gauges
-from connect.runtime.status import FAILED, RESTARTING
+from connect.runtime.status_store import (
+    FAILED,
+    PAUSED,
+    RESTARTING,
+    RUNNING,
+    STOPPED,
+    UNASSIGNED,
+    Status,
+    StatusBackingStore,
+)
 from connect.runtime.worker import Worker
+from connect.runtime.worker_config import WorkerConfig
 from connect.runtime.worker_task import TargetState
 
 log = logging.getLogger("connect.herder")
@@ -97,13 +127,37 @@ PLUGIN_TYPE_ORDER = ("sink", "source", "converter", "header_converter", "transfo
 
 
 class HerderBase(Herder):
-    def __init__(self, worker: Worker, registry: PluginRegistry, offset_store: OffsetBackingStore) -> None:
-        self.worker = worker
+    """See the module docstring. Subclasses implement the connector writes, restarts and
+    ``_request_reconfigure`` (a connector asking for new task configs, from the connector's thread)."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        registry: PluginRegistry,
+        worker_id: str,
+        offset_store: OffsetBackingStore,
+        config_store: ConfigBackingStore,
+        status_store: StatusBackingStore,
+    ) -> None:
         self.registry = registry
         self.offset_store = offset_store
+        self.configs = config_store
+        self.status = status_store
+        # The status listener's state: the group generation statuses are written with (standalone: 0)
+        # and the latest progress of this worker's tasks, attached to every status written for them.
+        # ``_status_lock`` serializes the listener's writes, so a progress update never reorders with
+        # the task's own status changes.
+        self.generation = 0
+        self._status_lock = threading.Lock()
+        self._progress: dict[ConnectorTaskId, dict[str, Any]] = {}
+        self.worker = Worker(config, registry, offset_store, worker_id, self, self._request_reconfigure)
         self._cluster_id: str | None = None
         self._cluster_id_retry = 0.0
         self._admin_client: AdminClient | None = None
+
+    @abc.abstractmethod
+    def _request_reconfigure(self, connector: str) -> None:
+        """Worker callback: ``connector`` asked for new task configs (any thread; hand off)."""
 
     @property
     def worker_id(self) -> str:
@@ -122,6 +176,211 @@ class HerderBase(Herder):
                 log.warning("cannot read the Kafka cluster id: %s", exc)
                 return ""
         return self._cluster_id
+
+    # -- status listener (Kafka's AbstractHerder as ConnectorStatus.Listener and TaskStatus.Listener) --
+    #
+    # Called by the worker: connector callbacks on the thread starting/stopping the connector (or the one
+    # where it raised an error), task callbacks on the task's thread, progress on any thread (at most ~1/s
+    # per task); by the herder itself for restarts and deletions. RUNNING, PAUSED, STOPPED and RESTARTING
+    # always overwrite; FAILED and UNASSIGNED are safe writes (see StatusBackingStore).
+
+    def _put_connector(self, name: str, state: str, trace: str | None = None, *, safe: bool = False) -> None:
+        with self._status_lock:
+            self.status.put_connector(name, Status(state, self.worker_id, trace, self.generation), safe=safe)
+
+    def _put_task(
+        self, task: ConnectorTaskId, state: str, trace: str | None = None, *, safe: bool = False
+    ) -> None:
+        """Caller holds ``_status_lock``."""
+        status = Status(state, self.worker_id, trace, self.generation, self._progress.get(task))
+        self.status.put_task(task, status, safe=safe)
+
+    def on_connector_running(self, connector: str) -> None:
+        self._put_connector(connector, RUNNING)
+
+    def on_connector_paused(self, connector: str) -> None:
+        self._put_connector(connector, PAUSED)
+
+    def on_connector_stopped(self, connector: str) -> None:
+        self._put_connector(connector, STOPPED)
+
+    def on_connector_restart(self, connector: str) -> None:
+        self._put_connector(connector, RESTARTING)
+
+    def on_connector_failed(self, connector: str, trace: str) -> None:
+        self._put_connector(connector, FAILED, trace, safe=True)
+
+    def on_connector_shutdown(self, connector: str) -> None:
+        """UNASSIGNED, unless it failed or was stopped (those states stay visible)."""
+        with self._status_lock:
+            st = self.status.connector_status(connector)
+            if st is not None and st.state not in (FAILED, STOPPED):
+                status = Status(UNASSIGNED, self.worker_id, None, self.generation)
+                self.status.put_connector(connector, status, safe=True)
+
+    def on_connector_deleted(self, connector: str) -> None:
+        """Forget the statuses, progress and active topics of a deleted connector and its tasks."""
+        with self._status_lock:
+            for t in [t for t in self._progress if t.connector == connector]:
+                del self._progress[t]
+            self.status.forget_connector(connector)
+
+    def on_task_running(self, task: ConnectorTaskId) -> None:
+        with self._status_lock:
+            self._put_task(task, RUNNING)
+
+    def on_task_paused(self, task: ConnectorTaskId) -> None:
+        with self._status_lock:
+            self._put_task(task, PAUSED)
+
+    def on_task_restart(self, task: ConnectorTaskId) -> None:
+        with self._status_lock:
+            self._put_task(task, RESTARTING)
+
+    def on_task_failed(self, task: ConnectorTaskId, trace: str) -> None:
+        """FAILED keeps the last progress; the task's progress entry ends here."""
+        with self._status_lock:
+            self._put_task(task, FAILED, trace, safe=True)
+            self._progress.pop(task, None)
+
+    def on_task_shutdown(self, task: ConnectorTaskId) -> None:
+        """UNASSIGNED unless it failed (a FAILED status stays visible); the progress entry ends."""
+        with self._status_lock:
+            st = self.status.task_status(task)
+            if st is not None and st.state != FAILED:
+                self._put_task(task, UNASSIGNED, safe=True)
+            self._progress.pop(task, None)
+
+    def on_task_deleted(self, task: ConnectorTaskId) -> None:
+        with self._status_lock:
+            self._progress.pop(task, None)
+            self.status.forget_task(task)
+
+    def on_task_progress(self, task: ConnectorTaskId, progress: dict[str, Any] | None) -> None:
+        """Remember ``progress`` for the task's next status writes; rewrite its current status with it
+        when this worker wrote that status (else it waits for the task's next status)."""
+        with self._status_lock:
+            if progress is None:
+                self._progress.pop(task, None)
+            else:
+                self._progress[task] = progress
+            st = self.status.task_status(task)
+            if st is None or st.worker_id != self.worker_id or st.progress == progress:
+                return
+            self.status.put_task(task, replace(st, progress=progress), safe=True)
+
+    def on_topic_used(self, connector: str, topic: str) -> None:
+        self.status.put_topic(connector, topic)
+
+    # -- reads: a config snapshot and the status store --------------------------------------------
+
+    def _snapshot(self) -> ClusterConfigState:
+        return self.configs.snapshot()
+
+    def _require(self, name: str, snap: ClusterConfigState | None = None) -> Mapping[str, str]:
+        """The stored (unmasked) config of ``name``; NotFoundError if there is no such connector."""
+        config = (snap or self._snapshot()).connector_configs.get(name)
+        if config is None:
+            raise NotFoundError(f"Connector {name} not found")
+        return config
+
+    def _require_leader(self) -> None:
+        """Raise if this worker may not make cluster-wide writes (distributed: NotLeaderError)."""
+
+    def _exclusive(self) -> AbstractContextManager[object]:
+        """Held around read-check-write sequences of the REST methods defined here (standalone: its
+        lock; distributed: nothing — the config topic orders the writes)."""
+        return nullcontext()
+
+    def connectors(self) -> list[str]:
+        return self._snapshot().connectors()
+
+    def _info(self, name: str, config: Mapping[str, str], snap: ClusterConfigState) -> ConnectorInfo:
+        return ConnectorInfo(name, self.masked(config), snap.tasks(name), self.connector_type_of(config))
+
+    def connector_info(self, name: str) -> ConnectorInfo:
+        snap = self._snapshot()
+        return self._info(name, self._require(name, snap), snap)
+
+    def connector_config(self, name: str) -> dict[str, str]:
+        return self.masked(self._require(name))
+
+    def patch_connector_config(self, name: str, patch: dict[str, str | None]) -> ConnectorInfo:
+        with self._exclusive():
+            self._require_leader()
+            merged = merge_patch(self._require(name), patch)
+            _, info = self.put_connector_config(name, merged, allow_replace=True)
+            return info
+
+    def connector_state(self, name: str) -> AbstractState:
+        """The connector's status as REST shows it (UNASSIGNED, on this worker, when none is stored)."""
+        st = self.status.connector_status(name)
+        if st is None:
+            return AbstractState(UNASSIGNED, self.worker_id)
+        return AbstractState(st.state, st.worker_id, st.trace)
+
+    def task_states(self, name: str, count: int) -> list[TaskState]:
+        """Statuses of tasks 0..count-1 (UNASSIGNED, on this worker, where none is stored)."""
+        stored = self.status.task_statuses(name)
+        out = []
+        for i in range(count):
+            st = stored.get(i)
+            if st is None:
+                out.append(TaskState(UNASSIGNED, self.worker_id, None, i))
+            else:
+                out.append(TaskState(st.state, st.worker_id, st.trace, i, st.progress))
+        return out
+
+    def _state_info(
+        self, name: str, config: Mapping[str, str], snap: ClusterConfigState
+    ) -> ConnectorStateInfo:
+        tasks = self.task_states(name, len(snap.tasks(name)))
+        return ConnectorStateInfo(name, self.connector_state(name), tasks, self.connector_type_of(config))
+
+    def connector_status(self, name: str) -> ConnectorStateInfo:
+        snap = self._snapshot()
+        return self._state_info(name, self._require(name, snap), snap)
+
+    def task_status(self, name: str, task_id: int) -> TaskState:
+        snap = self._snapshot()
+        self._require(name, snap)
+        count = len(snap.tasks(name))
+        if not 0 <= task_id < count:
+            raise NotFoundError(f"Task {name}-{task_id} not found")
+        return self.task_states(name, count)[task_id]
+
+    def task_configs(self, name: str) -> list[TaskInfo]:
+        snap = self._snapshot()
+        self._require(name, snap)
+        return [TaskInfo(t, self.masked(snap.task_configs[t])) for t in snap.tasks(name)]
+
+    def connector_active_topics(self, name: str) -> list[str]:
+        self._require(name)
+        return self.status.topics(name)
+
+    def reset_connector_active_topics(self, name: str) -> None:
+        self._require(name)
+        self.status.reset_topics(name)
+
+    # -- offsets API (KIP-875) ---------------------------------------------------------------------
+
+    def connector_offsets(self, name: str) -> ConnectorOffsets:
+        return self.read_offsets(name, self._require(name))
+
+    def alter_connector_offsets(self, name: str, offsets: list[dict[str, Any]]) -> str:
+        with self._exclusive():
+            return self.write_offsets(name, self._require_stopped(name), offsets)
+
+    def reset_connector_offsets(self, name: str) -> str:
+        with self._exclusive():
+            return self.write_offsets(name, self._require_stopped(name), None)
+
+    def _require_stopped(self, name: str) -> Mapping[str, str]:
+        self._require_leader()
+        snap = self._snapshot()
+        config = self._require(name, snap)
+        self.require_stopped_target(name, snap.target_state(name))
+        return config
 
     # -- plugins -----------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Task progress from ``TaskContext.report_progress`` to the status store: validation, the rate-limited
-publisher, the store's rules (rides along with state changes, kept on failure, cleared on restart), the
-worker task's wiring, /metrics gauges and the connect.testing fakes."""
+publisher, the status listener's rules (the herder's: rides along with state changes, kept on failure,
+cleared on restart), the worker task's wiring, /metrics gauges and the connect.testing fakes."""
 
 from __future__ import annotations
 
@@ -17,12 +17,24 @@ from connect.api.task import SinkTaskContext, SourceTaskContext
 from connect.runtime import sink_task, source_task
 from connect.runtime.models import ConnectorTaskId, TaskState
 from connect.runtime.offsets import MemoryOffsetBackingStore, TaskOffsetReader
+from connect.runtime.plugins import PluginRegistry
 from connect.runtime.progress import ProgressPublisher, progress_gauges
-from connect.runtime.status import MemoryStatusStore
+from connect.runtime.standalone import StandaloneHerder
+from connect.runtime.worker_config import WorkerConfig
 from connect.runtime.worker_task import TargetState, WorkerTask
 from connect.testing import FakeSinkTaskContext, FakeSourceTaskContext
 
 TASK = ConnectorTaskId("pg", 0)
+
+
+def status_listener() -> StandaloneHerder:
+    """A herder (never started) as the status listener of worker ``w1``, over a memory status store."""
+    config = WorkerConfig({"bootstrap.servers": "127.0.0.1:9"})
+    return StandaloneHerder(config, PluginRegistry(), MemoryOffsetBackingStore(), "w1")
+
+
+def task_state(herder: StandaloneHerder) -> TaskState | None:
+    return None if herder.status.task_status(TASK) is None else herder.task_states("pg", 1)[0]
 
 
 def wait_for(cond: Any, what: str, timeout: float = 10.0) -> None:
@@ -148,21 +160,21 @@ def test_publisher_survives_a_failing_store(caplog: pytest.LogCaptureFixture) ->
     assert "could not publish its progress" in caplog.text
 
 
-# --- the status store ----------------------------------------------------------------------------------
+# --- the status listener ----------------------------------------------------------------------------------
 
 
-def test_memory_store_progress_rules() -> None:
-    store = MemoryStatusStore("w1")
+def test_listener_progress_rules() -> None:
+    store = status_listener()
     store.on_task_progress(TASK, {"n": 1})  # reported during start(): no status yet, rides along
-    assert store.task(TASK) is None
+    assert task_state(store) is None
     store.on_task_running(TASK)
-    assert store.task(TASK) == TaskState("RUNNING", "w1", None, 0, {"n": 1})
+    assert task_state(store) == TaskState("RUNNING", "w1", None, 0, {"n": 1})
     store.on_task_progress(TASK, {"n": 2})
     store.on_task_paused(TASK)
-    paused = store.task(TASK)
+    paused = task_state(store)
     assert paused is not None and (paused.state, paused.progress) == ("PAUSED", {"n": 2})
     store.on_task_failed(TASK, "boom")
-    (failed,) = store.tasks("pg", 1)
+    (failed,) = store.task_states("pg", 1)
     assert (failed.state, failed.trace, failed.progress) == ("FAILED", "boom", {"n": 2})
     assert failed.to_json() == {
         "id": 0,
@@ -174,15 +186,15 @@ def test_memory_store_progress_rules() -> None:
     # a restart: the new run clears what the old one reported, then its RUNNING status has none
     store.on_task_progress(TASK, None)
     store.on_task_running(TASK)
-    running = store.task(TASK)
+    running = task_state(store)
     assert running is not None and running.progress is None
     assert running.to_json() == {"id": 0, "state": "RUNNING", "worker_id": "w1"}
     store.on_task_progress(TASK, {"n": 3})
     store.on_task_shutdown(TASK)
-    stopped = store.task(TASK)
+    stopped = task_state(store)
     assert stopped is not None and (stopped.state, stopped.progress) == ("UNASSIGNED", {"n": 3})
-    store.forget_connector("pg")
-    assert store.task(TASK) is None
+    store.on_connector_deleted("pg")
+    assert task_state(store) is None
 
 
 # --- the worker task's wiring --------------------------------------------------------------------------
@@ -191,7 +203,7 @@ def test_memory_store_progress_rules() -> None:
 class _ReportingTask(WorkerTask):
     """A worker task whose 'plugin' reports progress through the runtime's source task context."""
 
-    def __init__(self, store: MemoryStatusStore, fail: bool) -> None:
+    def __init__(self, store: StandaloneHerder, fail: bool) -> None:
         super().__init__(TASK, store, TargetState.STARTED)
         self.fail = fail
         self.context = source_task._Context(
@@ -216,13 +228,13 @@ class _ReportingTask(WorkerTask):
 
 @pytest.mark.parametrize("fail", [False, True])
 def test_worker_task_publishes_the_last_report_with_its_final_state(fail: bool) -> None:
-    store = MemoryStatusStore("w1")
+    store = status_listener()
     store.on_task_running(TASK)
     store.on_task_progress(TASK, {"phase": "from an earlier run"})
     task = _ReportingTask(store, fail)
     task.start_thread()
     assert task.await_stop(10)
-    final = store.task(TASK)
+    final = task_state(store)
     assert final is not None
     assert final.state == ("FAILED" if fail else "UNASSIGNED")
     assert final.progress == {"phase": "snapshot", "rows_done": 1000}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from confluent_kafka import TopicPartition
 
@@ -14,7 +15,6 @@ from connect.api import ConfigDef, SourceConnector, SourceRecord, SourceTask
 from connect.runtime.models import ConnectorTaskId
 from connect.runtime.offsets import MemoryOffsetBackingStore
 from connect.runtime.plugins import discover
-from connect.runtime.status import MemoryStatusStore
 from connect.runtime.worker import Worker
 from connect.runtime.worker_config import WorkerConfig
 from connect.runtime.worker_task import TargetState
@@ -24,6 +24,46 @@ from tests.support.connect import wait_until
 
 POLL_BLOCKS_S = 2.0
 polling = threading.Event()
+
+
+class TaskStates:
+    """The worker's status listener: the last state of each task (a herder writes them to its store)."""
+
+    def __init__(self) -> None:
+        self.states: dict[ConnectorTaskId, str] = {}
+
+    def on_task_running(self, task: ConnectorTaskId) -> None:
+        self.states[task] = "RUNNING"
+
+    def on_task_paused(self, task: ConnectorTaskId) -> None:
+        self.states[task] = "PAUSED"
+
+    def on_task_failed(self, task: ConnectorTaskId, trace: str) -> None:
+        self.states[task] = "FAILED"
+
+    def on_task_shutdown(self, task: ConnectorTaskId) -> None:
+        self.states[task] = "UNASSIGNED"
+
+    def on_task_progress(self, task: ConnectorTaskId, progress: dict[str, Any] | None) -> None:
+        pass
+
+    def on_topic_used(self, connector: str, topic: str) -> None:
+        pass
+
+    def on_connector_running(self, connector: str) -> None:
+        pass
+
+    def on_connector_paused(self, connector: str) -> None:
+        pass
+
+    def on_connector_stopped(self, connector: str) -> None:
+        pass
+
+    def on_connector_failed(self, connector: str, trace: str) -> None:
+        pass
+
+    def on_connector_shutdown(self, connector: str) -> None:
+        pass
 
 
 class StubbornSource(SourceConnector):
@@ -70,7 +110,7 @@ def test_a_cancelled_source_task_produces_and_commits_nothing(broker: BrokerUnde
     registry.add(StubbornSource, "test")
     config = WorkerConfig({"bootstrap.servers": broker.bootstrap, "task.shutdown.graceful.timeout.ms": "200"})
     offsets = MemoryOffsetBackingStore()
-    status = MemoryStatusStore("zombie")
+    status = TaskStates()
     worker = Worker(config, registry, offsets, "zombie", status)
     worker.start()
     connector = {"connector.class": StubbornSource.__name__, "name": "stubborn", "topic": topic}
@@ -83,8 +123,7 @@ def test_a_cancelled_source_task_produces_and_commits_nothing(broker: BrokerUnde
         assert time.monotonic() - started < POLL_BLOCKS_S
 
         def ended() -> bool:
-            state = status.task(tid)
-            return state is not None and state.state != "RUNNING"
+            return status.states.get(tid, "RUNNING") != "RUNNING"
 
         wait_until("the task thread ended", ended, 30)
     finally:

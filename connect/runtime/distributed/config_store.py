@@ -25,12 +25,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from connect.api.errors import ConnectException
 from connect.runtime.clients import internal_client_config
+from connect.runtime.config_store import (
+    ClusterConfigState,
+    ConfigBackingStore,
+    ConfigTables,
+    ConfigUpdateListener,
+)
 from connect.runtime.distributed.kafka_log import json_bytes, store_log
 from connect.runtime.models import ConnectorTaskId
 from connect.runtime.worker_task import TargetState
@@ -75,55 +80,10 @@ def target_state_value(target: TargetState) -> dict[str, str]:
     return {"state": legacy, "state.v2": target.value}
 
 
-@dataclass(frozen=True)
-class ClusterConfigState:
-    """An immutable snapshot of the config topic (Kafka's ClusterConfigState)."""
+class KafkaConfigBackingStore(ConfigBackingStore):
+    """The config topic as a :class:`~connect.runtime.config_store.ConfigBackingStore` (see the module
+    docstring); ``snapshot()`` reads the local replica."""
 
-    offset: int  # config-topic offset of the last record applied (-1: empty)
-    connector_configs: Mapping[str, Mapping[str, str]]
-    target_states: Mapping[str, TargetState]
-    task_configs: Mapping[ConnectorTaskId, Mapping[str, str]]  # committed task configs only
-    task_counts: Mapping[str, int]
-    inconsistent_connectors: frozenset[str] = field(default=frozenset())
-
-    def connectors(self) -> list[str]:
-        return sorted(self.connector_configs)
-
-    def contains(self, connector: str) -> bool:
-        return connector in self.connector_configs
-
-    def target_state(self, connector: str) -> TargetState:
-        return self.target_states.get(connector, TargetState.STARTED)
-
-    def task_count(self, connector: str) -> int:
-        return self.task_counts.get(connector, 0)
-
-    def tasks(self, connector: str) -> list[ConnectorTaskId]:
-        """Committed tasks of a connector; none while its task configs are inconsistent."""
-        if connector in self.inconsistent_connectors or connector not in self.connector_configs:
-            return []
-        return [ConnectorTaskId(connector, i) for i in range(self.task_counts.get(connector, 0))]
-
-    def task_config(self, task: ConnectorTaskId) -> Mapping[str, str] | None:
-        return self.task_configs.get(task)
-
-
-EMPTY = ClusterConfigState(-1, {}, {}, {}, {})
-
-
-class ConfigUpdateListener(Protocol):
-    """Called on the log's consumer thread: must be quick (hand off to the herder thread)."""
-
-    def on_connector_config_update(self, connector: str) -> None: ...  # put or removed
-
-    def on_task_config_update(self, tasks: Collection[ConnectorTaskId]) -> None: ...
-
-    def on_connector_target_state_change(self, connector: str) -> None: ...
-
-    def on_restart_request(self, connector: str, include_tasks: bool, only_failed: bool) -> None: ...
-
-
-class KafkaConfigBackingStore:
     def __init__(
         self,
         topic: str,
@@ -146,13 +106,8 @@ class KafkaConfigBackingStore:
         )
         self._lock = threading.Lock()
         self._started = False
-        self._offset = -1
-        self._connector_configs: dict[str, dict[str, str]] = {}
-        self._target_states: dict[str, TargetState] = {}
-        self._task_configs: dict[ConnectorTaskId, dict[str, str]] = {}
-        self._task_counts: dict[str, int] = {}
+        self._tables = ConfigTables()  # the local replica
         self._deferred: dict[str, dict[int, dict[str, str]]] = {}  # task configs awaiting their commit
-        self._inconsistent: set[str] = set()
 
     @classmethod
     def for_worker(
@@ -181,7 +136,7 @@ class KafkaConfigBackingStore:
             )
         with self._lock:
             self._started = True
-            n = len(self._connector_configs)
+            n = len(self._tables.connector_configs)
         log.info("config store on %s started: %d connector(s)", self.topic, n)
 
     def stop(self) -> None:
@@ -190,15 +145,8 @@ class KafkaConfigBackingStore:
     # -- reads -------------------------------------------------------------------------------------
 
     def snapshot(self) -> ClusterConfigState:
-        with self._lock:  # inner dicts are replaced, never mutated, so shallow copies are safe
-            return ClusterConfigState(
-                offset=self._offset,
-                connector_configs=dict(self._connector_configs),
-                target_states=dict(self._target_states),
-                task_configs=dict(self._task_configs),
-                task_counts=dict(self._task_counts),
-                inconsistent_connectors=frozenset(self._inconsistent),
-            )
+        with self._lock:
+            return self._tables.snapshot()
 
     def refresh(self, timeout: float = 30.0) -> None:
         """Read the topic to its current end (writes of every worker become visible)."""
@@ -256,7 +204,7 @@ class KafkaConfigBackingStore:
             return
         notify: _Notify | None = None
         with self._lock:
-            self._offset = offset
+            self._tables.offset = offset
             if key.startswith(CONNECTOR_PREFIX):
                 notify = self._apply_connector(key[len(CONNECTOR_PREFIX) :], value)
             elif key.startswith(TASK_PREFIX):
@@ -278,21 +226,15 @@ class KafkaConfigBackingStore:
 
     def _apply_connector(self, name: str, value: dict[str, Any] | None) -> _Notify | None:
         if value is None:
-            self._connector_configs.pop(name, None)
-            self._target_states.pop(name, None)
-            self._task_counts.pop(name, None)
+            self._tables.remove_connector(name)
             self._deferred.pop(name, None)
-            self._inconsistent.discard(name)
-            for t in [t for t in self._task_configs if t.connector == name]:
-                del self._task_configs[t]
             log.info("connector %s removed", name)
         else:
             props = value.get("properties")
             if not isinstance(props, dict):
                 log.error("config topic %s: connector %s record has no properties; ignored", self.topic, name)
                 return None
-            self._connector_configs[name] = {str(k): str(v) for k, v in props.items()}
-            self._target_states.setdefault(name, TargetState.STARTED)
+            self._tables.put_connector(name, props, None)
         return lambda: self._listener.on_connector_config_update(name)
 
     def _apply_task(self, key: str, value: dict[str, Any] | None) -> None:
@@ -320,21 +262,15 @@ class KafkaConfigBackingStore:
                 count,
                 sorted(deferred),
             )
-            self._inconsistent.add(name)
-            self._task_counts[name] = count
+            self._tables.inconsistent.add(name)
+            self._tables.task_counts[name] = count
             return lambda: self._listener.on_task_config_update([])
-        for t in [t for t in self._task_configs if t.connector == name]:
-            del self._task_configs[t]
-        updated = [ConnectorTaskId(name, i) for i in range(count)]
-        for t in updated:
-            self._task_configs[t] = deferred[t.task]
-        self._task_counts[name] = count
-        self._inconsistent.discard(name)
+        updated = self._tables.put_tasks(name, [deferred[i] for i in range(count)])
         return lambda: self._listener.on_task_config_update(updated)
 
     def _apply_target_state(self, name: str, value: dict[str, Any] | None) -> _Notify | None:
         if value is None:  # the connector's own tombstone notifies
-            self._target_states.pop(name, None)
+            self._tables.target_states.pop(name, None)
             return None
         raw = value.get("state.v2", value.get("state"))
         try:
@@ -344,7 +280,7 @@ class KafkaConfigBackingStore:
                 "config topic %s: connector %s: unknown target state %r; ignored", self.topic, name, raw
             )
             return None
-        self._target_states[name] = state
+        self._tables.target_states[name] = state
         return lambda: self._listener.on_connector_target_state_change(name)
 
     def _restart_request(self, name: str, value: dict[str, Any] | None) -> _Notify | None:

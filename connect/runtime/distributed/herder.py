@@ -48,11 +48,11 @@ import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from connect.api.errors import ConfigException
+from connect.runtime.config_store import ClusterConfigState
 from connect.runtime.distributed.assignor import IncrementalCooperativeAssignor
-from connect.runtime.distributed.config_store import ClusterConfigState, KafkaConfigBackingStore
+from connect.runtime.distributed.config_store import KafkaConfigBackingStore
 from connect.runtime.distributed.connect_protocol import CONFIG_MISMATCH, ConnectAssignment, WorkerState
 from connect.runtime.distributed.membership import WorkerGroupMember
 from connect.runtime.distributed.offset_store import KafkaOffsetBackingStore
@@ -63,19 +63,14 @@ from connect.runtime.exceptions import (
     NotLeaderError,
     RebalanceInProgressError,
 )
-from connect.runtime.herder_base import HerderBase, initial_target, merge_patch, restart_plan
+from connect.runtime.herder_base import HerderBase, initial_target, restart_plan
 from connect.runtime.models import (
-    AbstractState,
     ConnectorInfo,
-    ConnectorOffsets,
     ConnectorStateInfo,
     ConnectorTaskId,
-    TaskInfo,
-    TaskState,
 )
 from connect.runtime.plugins import PluginRegistry
-from connect.runtime.status import FAILED, RESTARTING
-from connect.runtime.worker import Worker
+from connect.runtime.status_store import FAILED
 from connect.runtime.worker_config import WorkerConfig
 from connect.runtime.worker_task import TargetState
 
@@ -131,11 +126,15 @@ class DistributedHerder(HerderBase):
         self.group_id: str = group_id
         self.worker_url = worker_url.rstrip("/")
         prefix = f"{group_id}-{worker_id}"
-        self.offsets = KafkaOffsetBackingStore.for_worker(config, client_id=prefix)
-        self.status = KafkaStatusBackingStore.for_worker(config, worker_id, client_id=prefix)
-        worker = Worker(config, registry, self.offsets, worker_id, self.status, self._request_reconfigure)
-        super().__init__(worker, registry, self.offsets)
-        self.configs = KafkaConfigBackingStore.for_worker(config, self, client_id=prefix)
+        super().__init__(
+            config,
+            registry,
+            worker_id,
+            KafkaOffsetBackingStore.for_worker(config, client_id=prefix),
+            KafkaConfigBackingStore.for_worker(config, self, client_id=prefix),
+            KafkaStatusBackingStore.for_worker(config, client_id=prefix),
+        )
+        self.generation = -1  # statuses written before the first assignment (none normally)
         self.member = WorkerGroupMember(
             config.bootstrap_servers,
             group_id,
@@ -365,7 +364,7 @@ class DistributedHerder(HerderBase):
             self._tasks = set(a.tasks) - set(a.revoked_tasks)
             self._assignment = a
             owned = len(self._connectors), len(self._tasks)
-        self.status.set_generation(generation)
+        self.generation = generation  # of the statuses this worker writes from now on
         log.info(
             "Joined group %s generation %d (leader %s): revoked %d connector(s) and %d task(s); runs "
             "%d connector(s) and %d task(s)%s",
@@ -408,7 +407,7 @@ class DistributedHerder(HerderBase):
         stop_connectors = []
         for name, rc in self._running_connectors.items():
             config = snap.connector_configs.get(name)
-            stopped_changed = (_target(snap, name) == TargetState.STOPPED) != (
+            stopped_changed = (snap.target_state(name) == TargetState.STOPPED) != (
                 rc.target == TargetState.STOPPED
             )
             if name not in connectors or config is None or config != rc.config or stopped_changed:
@@ -416,13 +415,13 @@ class DistributedHerder(HerderBase):
         self._stop_work(stop_connectors, stop_tasks)
         for name in stop_connectors:
             if not snap.contains(name):
-                self.status.forget_connector(name)
+                self.on_connector_deleted(name)
         # Start (or re-target) connectors; generate task configs for the ones that (re)started.
         for name in sorted(connectors):
             config = snap.connector_configs.get(name)
             if config is None:
                 continue
-            target = _target(snap, name)
+            target = snap.target_state(name)
             running = self._running_connectors.get(name)
             if running is None:
                 self.worker.start_connector(name, config, target)
@@ -437,14 +436,14 @@ class DistributedHerder(HerderBase):
         for tid in sorted(tasks, key=_task_key):
             current = self._running_tasks.get(tid)
             if current is not None:
-                target = _target(snap, tid.connector)
+                target = snap.target_state(tid.connector)
                 if current.target != target:
                     self.worker.set_task_target(tid, target)
                     current.target = target
                 continue
             task_config = snap.task_configs.get(tid)
             conn_config = snap.connector_configs.get(tid.connector)
-            target = _target(snap, tid.connector)
+            target = snap.target_state(tid.connector)
             if task_config is None or conn_config is None or target == TargetState.STOPPED:
                 continue
             self.worker.start_task(tid, conn_config, task_config, target)
@@ -479,8 +478,8 @@ class DistributedHerder(HerderBase):
         if config is None:
             return
         rc = self._running_connectors.get(name)
-        if rc is not None and (not only_failed or self.status.connector(name).state == FAILED):
-            self.status.put_connector(name, RESTARTING)
+        if rc is not None and (not only_failed or self.connector_state(name).state == FAILED):
+            self.on_connector_restart(name)
             self.worker.stop_connector(name)
             self.worker.start_connector(name, config, rc.target)
             self._reconfigure(snap, name)
@@ -489,10 +488,10 @@ class DistributedHerder(HerderBase):
         for tid in sorted(self._running_tasks, key=_task_key):
             if tid.connector != name:
                 continue
-            task = self.status.task(tid)
+            task = self.status.task_status(tid)
             if only_failed and (task is None or task.state != FAILED):
                 continue
-            self.status.put_task(tid, RESTARTING)
+            self.on_task_restart(tid)
             self._restart_task(snap, tid)
 
     def _restart_task(self, snap: ClusterConfigState, tid: ConnectorTaskId) -> None:
@@ -502,7 +501,7 @@ class DistributedHerder(HerderBase):
         conn_config = snap.connector_configs.get(tid.connector)
         if task_config is None or conn_config is None:
             return
-        target = _target(snap, tid.connector)
+        target = snap.target_state(tid.connector)
         self.worker.start_task(tid, conn_config, task_config, target)
         self._running_tasks[tid] = _RunningTask(task_config, conn_config, target)
 
@@ -533,33 +532,7 @@ class DistributedHerder(HerderBase):
         if not self.member.is_leader():
             raise NotLeaderError(NOT_LEADER_MESSAGE, self.member.leader_url())
 
-    def _snapshot(self) -> ClusterConfigState:
-        return self.configs.snapshot()
-
-    def _require(self, name: str, snap: ClusterConfigState | None = None) -> Mapping[str, str]:
-        snap = snap or self._snapshot()
-        config = snap.connector_configs.get(name)
-        if config is None:
-            raise NotFoundError(f"Connector {name} not found")
-        return config
-
-    def _task_count(self, snap: ClusterConfigState, name: str) -> int:
-        return len(snap.tasks(name))
-
     # -- Herder: connectors ------------------------------------------------------------------------
-
-    def connectors(self) -> list[str]:
-        return sorted(self._snapshot().connectors())
-
-    def connector_info(self, name: str) -> ConnectorInfo:
-        snap = self._snapshot()
-        config = self._require(name, snap)
-        return ConnectorInfo(
-            name, self.masked(config), list(snap.tasks(name)), self.connector_type_of(config)
-        )
-
-    def connector_config(self, name: str) -> dict[str, str]:
-        return self.masked(self._require(name))
 
     def put_connector_config(
         self, name: str, config: dict[str, str], allow_replace: bool, initial_state: str | None = None
@@ -573,43 +546,13 @@ class DistributedHerder(HerderBase):
         config = self.check_config(name, config)
         self.configs.put_connector_config(name, config, None if exists else initial)
         log.info("%s connector %s", "Updated" if exists else "Created", name)
-        tasks = list(self._snapshot().tasks(name))
-        return not exists, ConnectorInfo(name, self.masked(config), tasks, self.connector_type_of(config))
-
-    def patch_connector_config(self, name: str, patch: dict[str, str | None]) -> ConnectorInfo:
-        self._require_leader()
-        merged = merge_patch(self._require(name), patch)
-        _, info = self.put_connector_config(name, merged, allow_replace=True)
-        return info
+        return not exists, self._info(name, config, self._snapshot())
 
     def delete_connector(self, name: str) -> None:
         self._require_leader()
         self._require(name)
         self.configs.remove_connector_config(name)
         log.info("Deleted connector %s", name)
-
-    def connector_status(self, name: str) -> ConnectorStateInfo:
-        snap = self._snapshot()
-        config = self._require(name, snap)
-        return ConnectorStateInfo(
-            name,
-            self.status.connector(name),
-            self.status.tasks(name, self._task_count(snap, name)),
-            self.connector_type_of(config),
-        )
-
-    def task_status(self, name: str, task_id: int) -> TaskState:
-        snap = self._snapshot()
-        self._require(name, snap)
-        count = self._task_count(snap, name)
-        if not 0 <= task_id < count:
-            raise NotFoundError(f"Task {name}-{task_id} not found")
-        return self.status.tasks(name, count)[task_id]
-
-    def task_configs(self, name: str) -> list[TaskInfo]:
-        snap = self._snapshot()
-        self._require(name, snap)
-        return [TaskInfo(t, self.masked(snap.task_configs[t])) for t in snap.tasks(name)]
 
     def pause_connector(self, name: str) -> None:
         self._require(name)
@@ -632,14 +575,9 @@ class DistributedHerder(HerderBase):
     ) -> ConnectorStateInfo | None:
         self._require_leader()
         snap = self._snapshot()
-        config = self._require(name, snap)
-        current = ConnectorStateInfo(
-            name,
-            self.status.connector(name),
-            self.status.tasks(name, self._task_count(snap, name)),
-            self.connector_type_of(config),
+        pending = restart_plan(
+            self._state_info(name, self._require(name, snap), snap), include_tasks, only_failed
         )
-        pending = restart_plan(current, include_tasks, only_failed)
         self.configs.put_restart_request(name, include_tasks, only_failed)
         return None if not include_tasks and not only_failed else pending
 
@@ -655,36 +593,10 @@ class DistributedHerder(HerderBase):
             if tid in self._running_tasks:
                 self._restart_task(snap, tid)
                 return
-        state = self.status.task(tid)
+        state = self.status.task_status(tid)
         if state is None or state.worker_id == self.worker_id:
             raise RebalanceInProgressError(f"Task {tid} is not assigned to any worker at the moment")
         raise NotLeaderError(f"Task {tid} runs on worker {state.worker_id}", f"http://{state.worker_id}")
-
-    def connector_active_topics(self, name: str) -> list[str]:
-        self._require(name)
-        return self.status.topics(name)
-
-    def reset_connector_active_topics(self, name: str) -> None:
-        self._require(name)
-        self.status.reset_topics(name)
-
-    # -- offsets (KIP-875) ---------------------------------------------------------------------------
-
-    def connector_offsets(self, name: str) -> ConnectorOffsets:
-        return self.read_offsets(name, self._require(name))
-
-    def _require_stopped(self, name: str) -> Mapping[str, str]:
-        self._require_leader()
-        snap = self._snapshot()
-        config = self._require(name, snap)
-        self.require_stopped_target(name, snap.target_states.get(name, TargetState.STARTED))
-        return config
-
-    def alter_connector_offsets(self, name: str, offsets: list[dict[str, Any]]) -> str:
-        return self.write_offsets(name, self._require_stopped(name), offsets)
-
-    def reset_connector_offsets(self, name: str) -> str:
-        return self.write_offsets(name, self._require_stopped(name), None)
 
     # -- health ---------------------------------------------------------------------------------------
 
@@ -695,19 +607,12 @@ class DistributedHerder(HerderBase):
             return False, "Worker is still starting up: it has not joined the Connect cluster yet."
         return super().health()
 
-    def connector_state(self, name: str) -> AbstractState:
-        return self.status.connector(name)
-
     # -- introspection (tests, logs) ------------------------------------------------------------------
 
     def assigned(self) -> tuple[list[str], list[ConnectorTaskId]]:
         """The connectors and tasks currently assigned to this worker."""
         with self._state_lock:
             return sorted(self._connectors), sorted(self._tasks, key=_task_key)
-
-
-def _target(snap: ClusterConfigState, name: str) -> TargetState:
-    return snap.target_states.get(name, TargetState.STARTED)
 
 
 def _task_counts(snap: ClusterConfigState) -> dict[str, int]:

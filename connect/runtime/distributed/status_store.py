@@ -11,20 +11,17 @@ On the topic (compacted, keys partitioned with murmur2):
 ``status-topic-<topic>:connector-<name>``  ``{"topic": {"name", "connector", "task", "discoverTimestamp"}}``
 =========================================  ================================================================
 
-Every worker reads the whole topic, so reads (``connector``, ``tasks``, ``task``, ``topics``, inherited
-from :class:`MemoryStatusStore`) answer from the local replica for any connector of the cluster.
+Implements :class:`~connect.runtime.status_store.StatusBackingStore`. Every worker reads the whole
+topic into its local replica (a :class:`~connect.runtime.status_store.MemoryStatusBackingStore`), so
+reads answer for any connector of the cluster.
 
-Writes come from the status listener callbacks (task threads, herder thread). They update the local
-replica at once and are sent asynchronously (librdkafka retries; failures are logged). As Kafka's
-``put``/``putSafe``: RUNNING, PAUSED, STOPPED and RESTARTING always overwrite; FAILED and UNASSIGNED
-(a task or connector shutting down) are *safe* writes, dropped when the status stored locally belongs
-to another worker and has a newer generation than ours (``set_generation``) — a worker that lost the
-task in a rebalance cannot overwrite what the new owner reported. Records read back from the topic
-always apply, in topic order, so all workers converge on the last write.
-
-Progress (:meth:`on_task_progress`, at most about one per second per task: the worker's
-ProgressPublisher rate-limits it) rewrites the task's current status record with the new ``progress``
-when this worker wrote that status; otherwise it rides along with the task's next status write.
+Writes (from the herder, which is the worker's status listener) update the local replica at once and are
+sent asynchronously (librdkafka retries; failures are logged). As Kafka's ``put``/``putSafe``: a plain
+write always overwrites; a *safe* write (FAILED and UNASSIGNED, written while work shuts down) is dropped
+when the status stored locally belongs to another worker and has a newer generation than the one
+written — a worker that lost the task in a rebalance cannot overwrite what the new owner reported.
+Records read back from the topic always apply, in topic order, so all workers converge on the last
+write.
 """
 
 from __future__ import annotations
@@ -39,7 +36,7 @@ from connect.api.errors import ConnectException
 from connect.runtime.clients import internal_client_config
 from connect.runtime.distributed.kafka_log import json_bytes, store_log
 from connect.runtime.models import ConnectorTaskId
-from connect.runtime.status import FAILED, STOPPED, UNASSIGNED, MemoryStatusStore, _Status
+from connect.runtime.status_store import MemoryStatusBackingStore, Status
 
 if TYPE_CHECKING:
     from connect.runtime.worker_config import WorkerConfig
@@ -64,7 +61,7 @@ def topic_status_key(connector: str, topic: str) -> str:
     return f"{TOPIC_STATUS_PREFIX}{topic}{TOPIC_CONNECTOR_SEPARATOR}{connector}"
 
 
-def _status_value(status: _Status) -> bytes:
+def _status_value(status: Status) -> bytes:
     value: dict[str, Any] = {
         "state": status.state,
         "trace": status.trace,
@@ -76,27 +73,20 @@ def _status_value(status: _Status) -> bytes:
     return json_bytes(value)
 
 
-def _can_write_safely(stored: _Status | None, new: _Status) -> bool:
-    """Kafka's CacheEntry.canWriteSafely."""
-    return stored is None or stored.worker_id == new.worker_id or stored.generation <= new.generation
-
-
-class KafkaStatusBackingStore(MemoryStatusStore):
+class KafkaStatusBackingStore(MemoryStatusBackingStore):
     def __init__(
         self,
         topic: str,
         client_config: Mapping[str, str],
-        worker_id: str,
         *,
         partitions: int = 5,
         replication_factor: int = 1,
         client_id: str = "",
         timeout: float = 30.0,
     ) -> None:
-        super().__init__(worker_id)
+        super().__init__()
         self.topic = topic
         self.timeout = timeout
-        self._generation = -1
         self._log = store_log(
             topic,
             client_config,
@@ -108,15 +98,12 @@ class KafkaStatusBackingStore(MemoryStatusStore):
         )
 
     @classmethod
-    def for_worker(
-        cls, worker: WorkerConfig, worker_id: str, *, client_id: str = ""
-    ) -> KafkaStatusBackingStore:
+    def for_worker(cls, worker: WorkerConfig, *, client_id: str = "") -> KafkaStatusBackingStore:
         """The store a distributed worker configures: ``status.storage.topic``, ``status.storage.partitions``
         and ``status.storage.replication.factor`` (-1: the broker's default)."""
         return cls(
             worker.get("status.storage.topic"),
             internal_client_config(worker),
-            worker_id,
             partitions=int(worker.get("status.storage.partitions")),
             replication_factor=int(worker.get("status.storage.replication.factor")),
             client_id=client_id,
@@ -141,106 +128,43 @@ class KafkaStatusBackingStore(MemoryStatusStore):
         """Wait until every status written so far was acknowledged by the broker."""
         self._log.flush(self.timeout if timeout is None else timeout)
 
-    def set_generation(self, generation: int) -> None:
-        """The group generation this worker's statuses are written with (the herder calls this after
-        every rebalance)."""
-        with self._lock:
-            self._generation = generation
-
-    @property
-    def generation(self) -> int:
-        return self._generation
-
     # -- writes ------------------------------------------------------------------------------------
 
-    def _send(self, key: bytes, value: bytes | None) -> None:
+    def _send(self, key: str, value: bytes | None) -> None:
         """Publish asynchronously. Status callbacks run on task threads, which must not fail because
         of bookkeeping: a write while the store is stopped (e.g. an abandoned task finishing late) or
         with the producer's queue full is logged and dropped; the local replica keeps it."""
         try:
-            self._log.send(key, value)
+            self._log.send(key.encode(), value)
         except ConnectException as exc:
-            log.warning("status %s not published: %s", key.decode(errors="replace"), exc)
+            log.warning("status %s not published: %s", key, exc)
 
-    def put_connector(self, name: str, state: str, trace: str | None = None, *, safe: bool = False) -> None:
-        with self._lock:
-            status = _Status(state, self.worker_id, trace, self._generation)
-            if safe and not _can_write_safely(self._connectors.get(name), status):
-                log.debug("not overwriting the newer status of connector %s with %s", name, state)
-                return
-            self._connectors[name] = status
-        self._send(connector_status_key(name).encode(), _status_value(status))
+    def put_connector(self, name: str, status: Status, *, safe: bool = False) -> None:
+        if self._put(self._connectors, name, status, safe):
+            self._send(connector_status_key(name), _status_value(status))
+        else:
+            log.debug("not overwriting the newer status of connector %s with %s", name, status.state)
 
-    def put_task(
-        self, task: ConnectorTaskId, state: str, trace: str | None = None, *, safe: bool = False
-    ) -> None:
-        with self._lock:
-            status = _Status(state, self.worker_id, trace, self._generation, self._progress.get(task))
-            if safe and not _can_write_safely(self._tasks.get(task), status):
-                log.debug("not overwriting the newer status of task %s with %s", task, state)
-                return
-            self._tasks[task] = status
-        self._send(task_status_key(task).encode(), _status_value(status))
+    def put_task(self, task: ConnectorTaskId, status: Status, *, safe: bool = False) -> None:
+        if self._put(self._tasks, task, status, safe):
+            self._send(task_status_key(task), _status_value(status))
+        else:
+            log.debug("not overwriting the newer status of task %s with %s", task, status.state)
 
     def forget_connector(self, name: str) -> None:
         """Tombstones for the connector's status, its tasks' statuses and its topics."""
-        with self._lock:
-            tasks = [t for t in self._tasks if t.connector == name]
-            topics = sorted(self._topics.pop(name, ()))
-            self._connectors.pop(name, None)
-            for t in tasks:
-                del self._tasks[t]
-            for t in [t for t in self._progress if t.connector == name]:
-                del self._progress[t]
+        tasks, topics = self._forget_connector(name)
         keys = [task_status_key(t) for t in tasks] + [topic_status_key(name, t) for t in topics]
         for key in [*keys, connector_status_key(name)]:
-            self._send(key.encode(), None)
+            self._send(key, None)
 
     def forget_task(self, task: ConnectorTaskId) -> None:
-        with self._lock:
-            self._tasks.pop(task, None)
-            self._progress.pop(task, None)
-        self._send(task_status_key(task).encode(), None)
+        super().forget_task(task)
+        self._send(task_status_key(task), None)
 
-    # StatusListener (RUNNING/PAUSED/STOPPED callbacks inherited: they call the put_* above) ---------
-
-    def on_connector_failed(self, connector: str, trace: str) -> None:
-        self.put_connector(connector, FAILED, trace, safe=True)
-
-    def on_connector_shutdown(self, connector: str) -> None:
-        with self._lock:
-            st = self._connectors.get(connector)
-            keep = st is None or st.state in (FAILED, STOPPED)
-        if not keep:
-            self.put_connector(connector, UNASSIGNED, safe=True)
-
-    def on_task_failed(self, task: ConnectorTaskId, trace: str) -> None:
-        self.put_task(task, FAILED, trace, safe=True)
-        with self._lock:
-            self._progress.pop(task, None)
-
-    def on_task_shutdown(self, task: ConnectorTaskId) -> None:
-        with self._lock:
-            st = self._tasks.get(task)
-            keep = st is None or st.state == FAILED
-        if not keep:
-            self.put_task(task, UNASSIGNED, safe=True)
-        with self._lock:
-            self._progress.pop(task, None)
-
-    def on_task_progress(self, task: ConnectorTaskId, progress: dict[str, Any] | None) -> None:
-        with self._lock:
-            status = self._set_progress(task, progress)
-            value = None if status is None else _status_value(status)
-        if value is not None:
-            self._send(task_status_key(task).encode(), value)
-
-    def on_topic_used(self, connector: str, topic: str, task: int = 0) -> None:
-        with self._lock:
-            known = self._topics.setdefault(connector, set())
-            if topic in known:
-                return
-            known.add(topic)
+    def put_topic(self, connector: str, topic: str, task: int = 0) -> None:
+        if not self._add_topic(connector, topic):
+            return
         value = {
             "topic": {
                 "name": topic,
@@ -249,13 +173,11 @@ class KafkaStatusBackingStore(MemoryStatusStore):
                 "discoverTimestamp": int(time.time() * 1000),
             }
         }
-        self._send(topic_status_key(connector, topic).encode(), json_bytes(value))
+        self._send(topic_status_key(connector, topic), json_bytes(value))
 
-    def reset_topics(self, name: str) -> None:
-        with self._lock:
-            topics = sorted(self._topics.pop(name, ()))
-        for topic in topics:
-            self._send(topic_status_key(name, topic).encode(), None)
+    def reset_topics(self, connector: str) -> None:
+        for topic in self._reset_topics(connector):
+            self._send(topic_status_key(connector, topic), None)
 
     # -- applying records (log consumer thread) ----------------------------------------------------
 
@@ -280,14 +202,14 @@ class KafkaStatusBackingStore(MemoryStatusStore):
         else:
             log.debug("status topic %s: ignoring record %s", self.topic, key)
 
-    def _parse_status(self, key: str, value: dict[str, Any]) -> _Status | None:
+    def _parse_status(self, key: str, value: dict[str, Any]) -> Status | None:
         state, worker, trace, generation, progress = (
             value.get(f) for f in ("state", "worker_id", "trace", "generation", "progress")
         )
         if not isinstance(state, str) or not isinstance(worker, str):
             log.error("status topic %s: %s has no state/worker_id; ignored", self.topic, key)
             return None
-        return _Status(
+        return Status(
             state,
             worker,
             trace if isinstance(trace, str) else None,

@@ -8,9 +8,8 @@ schemaless JSON values and murmur2 key partitioning.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -24,9 +23,11 @@ from connect.runtime.distributed.offset_store import KafkaOffsetBackingStore
 from connect.runtime.distributed.status_store import KafkaStatusBackingStore
 from connect.runtime.models import ConnectorTaskId
 from connect.runtime.offsets import offset_key
+from connect.runtime.status_store import Status
 from connect.runtime.worker_config import WorkerConfig
 from connect.runtime.worker_task import TargetState
 from tests.support.brokers import BrokerUnderTest, start_kind, unique_topic
+from tests.support.config_listener import Recorder
 from tests.support.murmur2 import default_partition
 from tests.support.servers import free_port
 
@@ -64,36 +65,6 @@ def stores() -> Iterator[list[KafkaConfigBackingStore | KafkaOffsetBackingStore 
     finally:
         for s in reversed(started):
             s.stop()
-
-
-class Recorder:
-    """A ConfigUpdateListener that records calls (made on the log's consumer thread)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[object, ...]] = []
-        self._cond = threading.Condition()
-
-    def _add(self, *event: object) -> None:
-        with self._cond:
-            self.events.append(event)
-            self._cond.notify_all()
-
-    def on_connector_config_update(self, connector: str) -> None:
-        self._add("connector", connector)
-
-    def on_task_config_update(self, tasks: Collection[ConnectorTaskId]) -> None:
-        self._add("tasks", tuple(sorted(tasks, key=lambda t: (t.connector, t.task))))
-
-    def on_connector_target_state_change(self, connector: str) -> None:
-        self._add("target", connector)
-
-    def on_restart_request(self, connector: str, include_tasks: bool, only_failed: bool) -> None:
-        self._add("restart", connector, include_tasks, only_failed)
-
-    def wait_for(self, *event: object) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: event in self.events, WAIT):
-                raise AssertionError(f"listener never got {event}; got {self.events}")
 
 
 def wait_until(cond: Callable[[], bool], what: str) -> None:
@@ -312,8 +283,8 @@ def test_offsets_round_trip_across_a_restart(bootstrap: str, topic: str, stores:
 # ------------------------------------------------------------------------------------------ statuses
 
 
-def status_store(bs: str, topic: str, worker: str, started: list[object]) -> KafkaStatusBackingStore:
-    store = KafkaStatusBackingStore(topic, {"bootstrap.servers": bs}, worker, partitions=2)
+def status_store(bs: str, topic: str, started: list[object]) -> KafkaStatusBackingStore:
+    store = KafkaStatusBackingStore(topic, {"bootstrap.servers": bs}, partitions=2)
     store.start()
     started.append(store)
     return store
@@ -322,37 +293,36 @@ def status_store(bs: str, topic: str, worker: str, started: list[object]) -> Kaf
 def test_status_of_an_older_generation_does_not_overwrite(
     bootstrap: str, topic: str, stores: list[object]
 ) -> None:
-    new_owner = status_store(bootstrap, topic, "worker-a:8083", stores)
-    old_owner = status_store(bootstrap, topic, "worker-b:8083", stores)
+    new_owner = status_store(bootstrap, topic, stores)
+    old_owner = status_store(bootstrap, topic, stores)
     task = ConnectorTaskId("conn", 0)
-    new_owner.set_generation(5)
-    new_owner.on_connector_running("conn")
-    new_owner.on_task_running(task)
+    a, b = "worker-a:8083", "worker-b:8083"
+    new_owner.put_connector("conn", Status("RUNNING", a, generation=5))
+    new_owner.put_task(task, Status("RUNNING", a, generation=5))
     new_owner.flush()
     old_owner.refresh()
-    seen = old_owner.task(task)
-    assert seen is not None and seen.worker_id == "worker-a:8083"
+    seen = old_owner.task_status(task)
+    assert seen is not None and seen.worker_id == a
 
     # The worker that lost the task in generation 5 reports its shutdown/failure late: ignored.
-    old_owner.set_generation(4)
-    old_owner.on_task_shutdown(task)
-    old_owner.on_task_failed(task, "boom")
-    old_owner.on_connector_shutdown("conn")
+    old_owner.put_task(task, Status("UNASSIGNED", b, generation=4), safe=True)
+    old_owner.put_task(task, Status("FAILED", b, "boom", 4), safe=True)
+    old_owner.put_connector("conn", Status("UNASSIGNED", b, generation=4), safe=True)
     old_owner.flush()
     for store in (old_owner, new_owner):
         store.refresh()
-        st = store.task(task)
-        assert st is not None and (st.state, st.worker_id) == ("RUNNING", "worker-a:8083")
-        assert store.connector("conn").state == "RUNNING"
+        st = store.task_status(task)
+        assert st is not None and (st.state, st.worker_id) == ("RUNNING", a)
+        conn = store.connector_status("conn")
+        assert conn is not None and conn.state == "RUNNING"
 
     # With a current generation the same write goes through and both workers converge on it.
-    old_owner.set_generation(6)
-    old_owner.on_task_failed(task, "boom")
+    old_owner.put_task(task, Status("FAILED", b, "boom", 6), safe=True)
     old_owner.flush()
     new_owner.refresh()
     for store in (old_owner, new_owner):
-        st = store.task(task)
-        assert st is not None and (st.state, st.worker_id, st.trace) == ("FAILED", "worker-b:8083", "boom")
+        st = store.task_status(task)
+        assert st is not None and (st.state, st.worker_id, st.trace) == ("FAILED", b, "boom")
 
     values = {k: v for _, _, k, v in read_topic(bootstrap, topic, 3)}
     assert values["status-task-conn-0"] == {
@@ -370,35 +340,33 @@ def test_status_of_an_older_generation_does_not_overwrite(
 
     # A late callback after stop (an abandoned task thread finishing) is not an error on that thread.
     old_owner.stop()
-    old_owner.on_task_running(task)
+    old_owner.put_task(task, Status("RUNNING", b, generation=6))
 
 
 def test_status_stores_converge(bootstrap: str, topic: str, stores: list[object]) -> None:
-    a = status_store(bootstrap, topic, "a", stores)
-    b = status_store(bootstrap, topic, "b", stores)
-    a.set_generation(1)
-    b.set_generation(1)
-    a.on_connector_running("x")
-    a.on_task_running(ConnectorTaskId("x", 0))
-    b.on_task_paused(ConnectorTaskId("x", 1))
-    b.on_topic_used("x", "orders")
-    a.on_topic_used("x", "customers")
-    a.on_connector_running("y")
+    a = status_store(bootstrap, topic, stores)
+    b = status_store(bootstrap, topic, stores)
+    a.put_connector("x", Status("RUNNING", "a", generation=1))
+    a.put_task(ConnectorTaskId("x", 0), Status("RUNNING", "a", generation=1))
+    b.put_task(ConnectorTaskId("x", 1), Status("PAUSED", "b", generation=1))
+    b.put_topic("x", "orders")
+    a.put_topic("x", "customers")
+    a.put_connector("y", Status("RUNNING", "a", generation=1))
     for s in (a, b):
         s.flush()
     for s in (a, b):
         s.refresh()
     for s in (a, b):
-        assert [(t.state, t.worker_id) for t in s.tasks("x", 3)] == [
-            ("RUNNING", "a"),
-            ("PAUSED", "b"),
-            ("UNASSIGNED", s.worker_id),
-        ]
+        assert {i: (t.state, t.worker_id) for i, t in s.task_statuses("x").items()} == {
+            0: ("RUNNING", "a"),
+            1: ("PAUSED", "b"),
+        }
         assert s.topics("x") == ["customers", "orders"]
 
     # A third worker started now reads the same statuses from the topic.
-    c = status_store(bootstrap, topic, "c", stores)
-    assert c.connector("x").worker_id == "a" and c.topics("x") == ["customers", "orders"]
+    c = status_store(bootstrap, topic, stores)
+    x = c.connector_status("x")
+    assert x is not None and x.worker_id == "a" and c.topics("x") == ["customers", "orders"]
 
     b.reset_topics("x")
     a.forget_connector("y")
@@ -407,7 +375,7 @@ def test_status_stores_converge(bootstrap: str, topic: str, stores: list[object]
 
     def c_sees_removals() -> bool:
         c.refresh()
-        return c.topics("x") == [] and c.connector("y").state == "UNASSIGNED"
+        return c.topics("x") == [] and c.connector_status("y") is None
 
     wait_until(c_sees_removals, "the third worker to see the reset topics and the forgotten connector")
     topic_record = next(
@@ -424,27 +392,22 @@ def test_status_stores_converge(bootstrap: str, topic: str, stores: list[object]
 def test_task_progress_round_trips_through_the_status_topic(
     bootstrap: str, topic: str, stores: list[object]
 ) -> None:
-    a = status_store(bootstrap, topic, "a", stores)
-    b = status_store(bootstrap, topic, "b", stores)
-    a.set_generation(3)
+    a = status_store(bootstrap, topic, stores)
+    b = status_store(bootstrap, topic, stores)
     task, other = ConnectorTaskId("pg", 0), ConnectorTaskId("pg", 1)
     progress = {"phase": "snapshot", "rows_done": 1200, "eta_seconds": 4.5, "current_table": "public.t"}
-    a.on_task_progress(task, {"phase": "starting"})  # before the task's first status: rides along with it
-    a.on_task_running(task)
-    a.on_task_progress(task, progress)
-    b.on_task_running(other)
-    a.on_task_progress(other, {"rows_done": 1})  # a's view of b's task: a never overwrites b's status
+    a.put_task(task, Status("RUNNING", "a", None, 3, {"phase": "starting"}))
+    a.put_task(task, Status("RUNNING", "a", None, 3, progress))
+    b.put_task(other, Status("RUNNING", "b"))
     for s in (a, b):
         s.flush()
     for s in (a, b):
         s.refresh()
     for s in (a, b):
-        st = s.task(task)
+        st = s.task_status(task)
         assert st is not None and (st.state, st.worker_id, st.progress) == ("RUNNING", "a", progress)
-        assert st.to_json()["progress"] == progress
-        seen = s.task(other)
+        seen = s.task_status(other)
         assert seen is not None and (seen.worker_id, seen.progress) == ("b", None)
-        assert "progress" not in seen.to_json()
     values = [(k, v) for _, _, k, v in read_topic(bootstrap, topic, 3) if k == "status-task-pg-0"]
     assert values[-1][1] == {
         "state": "RUNNING",
@@ -461,24 +424,12 @@ def test_task_progress_round_trips_through_the_status_topic(
         "progress": {"phase": "starting"},
     }
 
-    # The final state keeps the last progress; a third worker reading the topic sees it too.
-    a.on_task_failed(task, "boom")
+    # A third worker reading the topic sees the final state with the last progress.
+    a.put_task(task, Status("FAILED", "a", "boom", 3, progress), safe=True)
     a.flush()
-    c = status_store(bootstrap, topic, "c", stores)
-    st = c.task(task)
+    c = status_store(bootstrap, topic, stores)
+    st = c.task_status(task)
     assert st is not None and (st.state, st.trace, st.progress) == ("FAILED", "boom", progress)
-
-    # A restart clears it: the new run's RUNNING status has no progress on any worker.
-    a.on_task_progress(task, None)
-    a.on_task_running(task)
-    a.flush()
-
-    def cleared() -> bool:
-        c.refresh()
-        now = c.task(task)
-        return now is not None and now.state == "RUNNING" and now.progress is None
-
-    wait_until(cleared, "the restarted task's status without progress")
 
 
 # ------------------------------------------------------------------------------------- worker config
@@ -500,7 +451,7 @@ def test_stores_from_worker_config(bootstrap: str, stores: list[object]) -> None
     )
     configs = KafkaConfigBackingStore.for_worker(worker, Recorder(), client_id="w1")
     offsets = KafkaOffsetBackingStore.for_worker(worker, client_id="w1")
-    statuses = KafkaStatusBackingStore.for_worker(worker, "w1:8083", client_id="w1")
+    statuses = KafkaStatusBackingStore.for_worker(worker, client_id="w1")
     for s in (configs, offsets, statuses):
         s.start()
         stores.append(s)
@@ -516,7 +467,7 @@ def test_stores_from_worker_config(bootstrap: str, stores: list[object]) -> None
     assert all(described[r].result(10)["cleanup.policy"].value == "compact" for r in resources)
     configs.put_connector_config("n", {"connector.class": "FileStreamSource"})
     offsets.set({offset_key("n", {"f": "a"}): b'{"pos":1}'})
-    statuses.on_connector_running("n")
+    statuses.put_connector("n", Status("RUNNING", "w1:8083"))
     statuses.flush()
     assert configs.snapshot().contains("n") and offsets.get([offset_key("n", {"f": "a"})])
 
