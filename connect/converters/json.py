@@ -33,7 +33,7 @@ from typing import Any, Final
 
 import orjson
 
-from connect.api.config import CaseInsensitiveValidString, ConfigDef, ConnectorConfig, Range, ValidString
+from connect.api.config import AbstractConfig, CaseInsensitiveValidString, ConfigDef, Range, ValidString
 from connect.api.converter import Converter, HeaderConverter
 from connect.api.data import (
     Date,
@@ -1090,7 +1090,7 @@ class JsonConverter(Converter, HeaderConverter):
     """Kafka's JSON converter (also usable as a header converter). See the module docstring."""
 
     def __init__(self) -> None:
-        self._configure_from(ConnectorConfig(JsonConverterConfig.CONFIG_DEF, {}))
+        self._configure_from(AbstractConfig(JsonConverterConfig.CONFIG_DEF, {}))
 
     def config(self) -> ConfigDef:
         return JsonConverterConfig.CONFIG_DEF
@@ -1099,9 +1099,9 @@ class JsonConverter(Converter, HeaderConverter):
         """``configure(configs, is_key)`` as a Converter; ``configure(configs)`` as a HeaderConverter."""
         props = dict(configs)
         props.setdefault("converter.type", "key" if is_key else "value")
-        self._configure_from(ConnectorConfig(JsonConverterConfig.CONFIG_DEF, props))
+        self._configure_from(AbstractConfig(JsonConverterConfig.CONFIG_DEF, props))
 
-    def _configure_from(self, config: ConnectorConfig) -> None:
+    def _configure_from(self, config: AbstractConfig) -> None:
         self.schemas_enabled: bool = bool(config.get("schemas.enable"))
         self.cache_size: int = int(config.get("schemas.cache.size"))
         fmt = str(config.get("decimal.format")).upper()

@@ -11,7 +11,7 @@ import decimal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connect.api.config import ConfigDef, ConnectorConfig, ValidString
+from connect.api.config import AbstractConfig, ConfigDef, ValidString
 from connect.api.converter import Converter, HeaderConverter
 from connect.api.data import Schema, SchemaAndValue, Type
 from connect.api.errors import ConfigException, DataException
@@ -75,7 +75,7 @@ class StringConverter(Converter, HeaderConverter):
     def configure(self, configs: Mapping[str, Any], is_key: bool = False) -> None:
         props = dict(configs)
         props.setdefault(_TYPE_KEY, "key" if is_key else "value")
-        config = ConnectorConfig(_STRING_CONFIG, props)
+        config = AbstractConfig(_STRING_CONFIG, props)
         name = str(config.get("converter.encoding"))
         try:
             self.encoding = codecs.lookup(name).name

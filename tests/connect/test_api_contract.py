@@ -41,6 +41,13 @@ def test_public_names_are_exported() -> None:
         assert set(mod.__all__) <= set(dir(mod))
 
 
+def test_abstract_config_has_one_name() -> None:
+    """Kafka's ``AbstractConfig``; ``ConnectorConfig`` is the runtime's (connect.runtime.connector_config)."""
+    assert api.AbstractConfig.__name__ == "AbstractConfig"
+    assert not hasattr(api, "ConnectorConfig")
+    assert not hasattr(sys.modules["connect.api.config"], "ConnectorConfig")
+
+
 def test_api_imports_only_stdlib_and_itself() -> None:
     allowed_roots = set(sys.stdlib_module_names) | {"connect"}
     for path in API_DIR.glob("*.py"):
