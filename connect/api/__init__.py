@@ -41,7 +41,7 @@ from connect.api.connector import (
     SourceConnector,
     SourceConnectorContext,
 )
-from connect.api.converter import Converter, HeaderConverter
+from connect.api.converter import BatchConverter, Converter, HeaderConverter
 from connect.api.data import (
     ConnectSchema,
     Date,
@@ -92,6 +92,7 @@ __all__ = [
     "NO_DEFAULT",
     "AbstractConfig",
     "AlreadyExistsException",
+    "BatchConverter",
     "CaseInsensitiveValidString",
     "CompositeValidator",
     "Config",

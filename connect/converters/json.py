@@ -34,7 +34,7 @@ from typing import Any, Final
 import orjson
 
 from connect.api.config import AbstractConfig, CaseInsensitiveValidString, ConfigDef, Range, ValidString
-from connect.api.converter import Converter, HeaderConverter
+from connect.api.converter import BatchConverter, HeaderConverter
 from connect.api.data import (
     Date,
     Decimal,
@@ -1086,7 +1086,7 @@ def _required_schema(node: Any, read: _ReadCompiler) -> Schema:
 # --- the converter ----------------------------------------------------------------------------------------
 
 
-class JsonConverter(Converter, HeaderConverter):
+class JsonConverter(BatchConverter, HeaderConverter):
     """Kafka's JSON converter (also usable as a header converter). See the module docstring."""
 
     def __init__(self) -> None:
@@ -1229,24 +1229,19 @@ class JsonConverter(Converter, HeaderConverter):
 
         The same results, exceptions included (the first failing value's exception propagates and the
         rest are not read), and no side effect other than on this converter's caches, so a caller may
-        convert the same values again one by one after an exception. Values that start with the
-        most recently used schema prefix are read inline; any other value goes through
-        ``to_connect_data``. Called by the sink runtime on the task thread (see
-        ``connect.runtime.pipeline.batch_reader``).
+        convert the same values again one by one after an exception (the
+        :class:`~connect.api.converter.BatchConverter` contract). Values that start with the most
+        recently used schema prefix are read inline; any other value goes through ``to_connect_data``.
         """
         schemas: list[Schema | None] = []
         out: list[Any] = []
         add_schema = schemas.append
         add = out.append
+        if not self.schemas_enabled:
+            return self.to_connect_each(topics, values)
         one = self.to_connect_data
         prefixes = self._prefixes
         loads = orjson.loads
-        if not self.schemas_enabled:
-            for topic, value in zip(topics, values, strict=True):
-                sv = one(topic, value)
-                add_schema(sv.schema)
-                add(sv.value)
-            return schemas, out
         prefix, n, schema, reader = prefixes[0] if prefixes else _NO_PREFIX
         for topic, value in zip(topics, values, strict=True):
             # The inline read is to_connect_data's prefix path: exactly one cached prefix can match
