@@ -7,8 +7,8 @@ Modules: :mod:`~connect.api.connector` (connectors), :mod:`~connect.api.task` (t
 contexts, with the threading model), :mod:`~connect.api.progress` (what a task may report as its
 progress), :mod:`~connect.api.records` (records, headers, topic partitions),
 :mod:`~connect.api.data` (schemas, structs, logical types), :mod:`~connect.api.config` (``ConfigDef``),
-:mod:`~connect.api.transforms` (SMTs, predicates), :mod:`~connect.api.converter` (converters) and
-:mod:`~connect.api.errors`.
+:mod:`~connect.api.transforms` (SMTs, predicates), :mod:`~connect.api.converter` (converters),
+:mod:`~connect.api.json_schema` (Kafka Connect's JSON form of a schema) and :mod:`~connect.api.errors`.
 """
 
 from connect.api.config import (
@@ -66,6 +66,7 @@ from connect.api.errors import (
     SchemaBuilderException,
     SchemaProjectorException,
 )
+from connect.api.json_schema import schema_from_json, schema_to_json
 from connect.api.records import (
     ConnectRecord,
     Header,
@@ -156,4 +157,6 @@ __all__ = [
     "ValidString",
     "Validator",
     "Width",
+    "schema_from_json",
+    "schema_to_json",
 ]

@@ -36,7 +36,17 @@ API_DIR = Path(api.__file__).parent
 def test_public_names_are_exported() -> None:
     for name in api.__all__:
         assert hasattr(api, name), name
-    for module in ("config", "connector", "converter", "data", "errors", "records", "task", "transforms"):
+    for module in (
+        "config",
+        "connector",
+        "converter",
+        "data",
+        "errors",
+        "json_schema",
+        "records",
+        "task",
+        "transforms",
+    ):
         mod = sys.modules[f"connect.api.{module}"]
         assert set(mod.__all__) <= set(dir(mod))
 
