@@ -193,7 +193,7 @@ def _value_to_json(schema: Schema, value: Any) -> Any:
             return {k: _value_to_json(vs, v) for k, v in value.items()}
         return [[_value_to_json(ks, k), _value_to_json(vs, v)] for k, v in value.items()]
     if t is Type.STRUCT:
-        values = value.field_values()
+        values = value.values
         return {f.name: _value_to_json(f.schema, values[f.name]) for f in schema.fields}
     return value
 

@@ -27,7 +27,7 @@ def converter(**configs: Any) -> JsonConverter:
 def canon(value: Any) -> Any:
     """A comparable form that tells apart what == does not (int/float/bool, -0.0, key order, ...)."""
     if isinstance(value, Struct):
-        return ("struct", value.schema, [(k, canon(v)) for k, v in value._values.items()])
+        return ("struct", value.schema, [(k, canon(v)) for k, v in value.values.items()])
     if isinstance(value, dict):
         return ("dict", [(canon(k), canon(v)) for k, v in value.items()])
     if isinstance(value, list):

@@ -158,7 +158,7 @@ class JsonConverter(BatchConverter, HeaderConverter):
         prep = self._fast.prep(schema)
         if schema.type is not Type.STRUCT:
             # struct fields were validated when put; a bare value is checked here, as Kafka's casts do
-            check = schema._value_checker()
+            check = schema.value_checker()
             inner = prep
 
             def prep(value: Any) -> Any:

@@ -363,8 +363,8 @@ class _ReadCompiler:
         lines += [
             "        v = {" + ", ".join(names) + "}",
             "    s = new(Struct)",
-            "    s._schema = S",
-            "    s._values = v",
+            "    s.schema = S",
+            "    s.values = v",
             "    return s",
         ]
         exec("\n".join(lines), env)  # generated; field names embedded via repr()

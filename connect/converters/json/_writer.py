@@ -168,7 +168,7 @@ class _Exact:
         # STRUCT
         if not isinstance(value, Struct) or schema is None or value.schema != schema:
             raise DataException("Mismatching schema.")
-        values = value._values
+        values = value.values
         return (
             "{"
             + ",".join(
@@ -415,9 +415,9 @@ class _FastCompiler:
             "def prep(s):",
             "    if s.__class__ is not Struct:",
             "        raise DataException('Mismatching schema.')",
-            "    if s._schema is not S and s._schema != S:",
+            "    if s.schema is not S and s.schema != S:",
             "        raise DataException('Mismatching schema.')",
-            "    v = s._values",
+            "    v = s.values",
             "    o = None",
         ]
         for i, f in enumerate(schema.fields):
@@ -446,7 +446,7 @@ class _FastCompiler:
 def _default(obj: Any) -> Any:
     """orjson hook for the schema path: structs already checked by their prep, bytes."""
     if obj.__class__ is Struct:
-        return obj._values
+        return obj.values
     if isinstance(obj, bytes | bytearray | memoryview):
         return _b64(obj)
     raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
