@@ -27,3 +27,7 @@ Modules (private; this package exports only the names below): ``_schema`` (schem
 from connect.converters.json._converter import DecimalFormat, JsonConverter, JsonConverterConfig
 
 __all__ = ["DecimalFormat", "JsonConverter", "JsonConverterConfig"]
+
+for _public in (DecimalFormat, JsonConverter, JsonConverterConfig):
+    _public.__module__ = __name__  # documented and pickled under the public module
+del _public
