@@ -7,8 +7,8 @@ Modules: :mod:`~connect.api.connector` (connectors), :mod:`~connect.api.task` (t
 contexts, with the threading model), :mod:`~connect.api.progress` (what a task may report as its
 progress), :mod:`~connect.api.records` (records, headers, topic partitions),
 :mod:`~connect.api.data` (schemas, structs, logical types), :mod:`~connect.api.config` (``ConfigDef``),
-:mod:`~connect.api.transforms` (SMTs, predicates), :mod:`~connect.api.converter` (converters) and
-:mod:`~connect.api.errors`.
+:mod:`~connect.api.transforms` (SMTs, predicates), :mod:`~connect.api.converter` (converters),
+:mod:`~connect.api.json_schema` (Kafka Connect's JSON form of a schema) and :mod:`~connect.api.errors`.
 """
 
 from connect.api.config import (
@@ -21,7 +21,6 @@ from connect.api.config import (
     ConfigKey,
     ConfigType,
     ConfigValue,
-    ConnectorConfig,
     Importance,
     LambdaValidator,
     NonEmptyString,
@@ -42,7 +41,7 @@ from connect.api.connector import (
     SourceConnector,
     SourceConnectorContext,
 )
-from connect.api.converter import Converter, HeaderConverter
+from connect.api.converter import BatchConverter, Converter, HeaderConverter
 from connect.api.data import (
     ConnectSchema,
     Date,
@@ -67,6 +66,7 @@ from connect.api.errors import (
     SchemaBuilderException,
     SchemaProjectorException,
 )
+from connect.api.json_schema import schema_from_json, schema_to_json
 from connect.api.records import (
     ConnectRecord,
     Header,
@@ -93,6 +93,7 @@ __all__ = [
     "NO_DEFAULT",
     "AbstractConfig",
     "AlreadyExistsException",
+    "BatchConverter",
     "CaseInsensitiveValidString",
     "CompositeValidator",
     "Config",
@@ -105,7 +106,6 @@ __all__ = [
     "ConnectRecord",
     "ConnectSchema",
     "Connector",
-    "ConnectorConfig",
     "ConnectorContext",
     "Converter",
     "DataException",
@@ -157,4 +157,6 @@ __all__ = [
     "ValidString",
     "Validator",
     "Width",
+    "schema_from_json",
+    "schema_to_json",
 ]

@@ -38,7 +38,6 @@ __all__ = [
     "ConfigKey",
     "ConfigType",
     "ConfigValue",
-    "ConnectorConfig",
     "Importance",
     "LambdaValidator",
     "NonEmptyString",
@@ -765,10 +764,10 @@ def _md(value: str) -> str:
     return f"`{value}`" if value and value != HIDDEN else value
 
 
-class ConnectorConfig:
+class AbstractConfig:
     """Parsed configuration of a plugin with typed getters (Kafka's ``AbstractConfig``).
 
-    ``ConnectorConfig(definition, props)`` parses ``props`` against ``definition`` (ConfigException on
+    ``AbstractConfig(definition, props)`` parses ``props`` against ``definition`` (ConfigException on
     the first problem). ``repr()`` masks secrets.
     """
 
@@ -837,7 +836,7 @@ class ConnectorConfig:
         return self._definition.mask(self._originals)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ConnectorConfig):
+        if not isinstance(other, AbstractConfig):
             return NotImplemented
         return self._originals == other._originals and self._values == other._values
 
@@ -845,6 +844,3 @@ class ConnectorConfig:
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.masked()!r})"
-
-
-AbstractConfig = ConnectorConfig

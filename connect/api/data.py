@@ -350,7 +350,10 @@ class Schema:
 
     # --- internals used by Struct -------------------------------------------------------------------
 
-    def _value_checker(self) -> Checker:
+    def value_checker(self) -> Checker:
+        """``check(value, path)``: :meth:`validate` compiled for this schema (built once, cached), for
+        converters that validate many values of one schema; raises :class:`DataException` naming
+        ``path``."""
         checker = self._checker
         if checker is None:
             checker = _make_checker(self)
@@ -360,7 +363,7 @@ class Schema:
     def _checkers(self) -> dict[str, Checker]:
         checkers = self._field_checkers
         if checkers is None:
-            checkers = {f.name: f.schema._value_checker() for f in self._fields}
+            checkers = {f.name: f.schema.value_checker() for f in self._fields}
             object.__setattr__(self, "_field_checkers", checkers)
         return checkers
 
@@ -470,7 +473,7 @@ def _validate(schema: Schema, value: Any, path: str) -> None:
     elif t is Type.STRUCT:
         if not isinstance(value, Struct):
             raise _type_error(schema, value, path, "Struct")
-        if value._schema != schema:
+        if value.schema != schema:
             raise DataException(f"Struct schemas do not match{_where(path)}")
         value._validate(path)
 
@@ -531,7 +534,7 @@ def _make_checker(schema: Schema) -> Checker:
         complete = schema._completeness()
 
         def check_struct(value: Any, path: str) -> None:
-            if value.__class__ is Struct and value._schema is schema and complete(value._values):
+            if value.__class__ is Struct and value.schema is schema and complete(value.values):
                 return
             _validate(schema, value, path)
 
@@ -563,7 +566,7 @@ def _fast_fail(schema: Schema, var: str, env: dict[str, Any], i: int) -> str:
     if t is Type.STRUCT:
         env[f"S{i}"] = schema
         env[f"K{i}"] = schema._completeness()
-        return f"{var}.__class__ is not Struct or {var}._schema is not S{i} or not K{i}({var}._values)"
+        return f"{var}.__class__ is not Struct or {var}.schema is not S{i} or not K{i}({var}.values)"
     return "True"
 
 
@@ -582,7 +585,7 @@ def _generate_builder(schema: Schema) -> Callable[[Mapping[str, Any]], dict[str,
     items = []
     for i, f in enumerate(fields):
         key = repr(f.name)
-        env[f"C{i}"] = f.schema._value_checker()
+        env[f"C{i}"] = f.schema.value_checker()
         fail = _fast_fail(f.schema, f"x{i}", env, i)
         exact.append(f"        if {fail}: C{i}(x{i}, {key})")
         by_key += [
@@ -624,7 +627,7 @@ def _generate_complete(schema: Schema) -> Callable[[dict[str, Any]], bool]:
     for i, f in enumerate(schema._fields):
         if f.schema.type is Type.STRUCT:
             env[f"K{i}"] = f.schema._completeness()
-            lines += [f"    x = v[{f.name!r}]", f"    if x is not None and not K{i}(x._values): return False"]
+            lines += [f"    x = v[{f.name!r}]", f"    if x is not None and not K{i}(x.values): return False"]
     lines.append("    return True")
     exec("\n".join(lines), env)  # field names are embedded with repr()
     complete: Callable[[dict[str, Any]], bool] = env["complete"]
@@ -844,10 +847,15 @@ class Struct:
     ``struct["id"] = 1`` are shorthands for :meth:`get` and :meth:`put`.
     """
 
-    __slots__ = ("_schema", "_values")
+    __slots__ = ("schema", "values")
 
-    _schema: Schema
-    _values: dict[str, Any]
+    schema: Schema
+    """The struct's schema (set once, by the constructor)."""
+    values: dict[str, Any]
+    """Every field's value as set (``None`` when unset), by name in schema order: the struct's own
+    dict, for converters and sinks on per-record paths. Read it; change fields with :meth:`put` (a
+    converter that has validated a whole dict itself may build a struct from it with
+    ``s = object.__new__(Struct); s.schema = schema; s.values = checked``)."""
 
     def __init__(self, schema: Schema, values: Mapping[str, Any] | None = None) -> None:
         try:
@@ -858,56 +866,52 @@ class Struct:
             if schema.type is not Type.STRUCT:
                 raise DataException(f"Not a struct schema: {schema!r}")
             builder = schema._struct_builder()
-        self._schema = schema
-        self._values = schema._template.copy() if values is None else builder(values)
-
-    @property
-    def schema(self) -> Schema:
-        return self._schema
+        self.schema = schema
+        self.values = schema._template.copy() if values is None else builder(values)
 
     def _name(self, field: str | Field) -> str:
         if isinstance(field, Field):
-            known = self._schema._field_map.get(field.name)
+            known = self.schema._field_map.get(field.name)
             if known is None or known != field:
                 raise DataException(f"Field {field.name} is not part of this struct's schema")
             return field.name
-        if field not in self._values:
+        if field not in self.values:
             raise DataException(f"{field} is not a valid field name")
         return field
 
     def put(self, field: str | Field, value: Any) -> Struct:
         """Set a field (validated against its schema); returns ``self`` for chaining."""
         name = field if isinstance(field, str) else self._name(field)
-        checkers = self._schema._field_checkers
+        checkers = self.schema._field_checkers
         if checkers is None:
-            checkers = self._schema._checkers()
+            checkers = self.schema._checkers()
         check = checkers.get(name)
         if check is None:
             raise DataException(f"{name} is not a valid field name")
         check(value, name)
-        self._values[name] = value
+        self.values[name] = value
         return self
 
     def get(self, field: str | Field) -> Any:
         """The field's value, or its schema's default value when unset."""
         name = self._name(field)
-        value = self._values[name]
+        value = self.values[name]
         if value is None:
-            return self._schema._field_map[name].schema.default_value
+            return self.schema._field_map[name].schema.default_value
         return value
 
     def get_without_default(self, field: str | Field) -> Any:
         """The field's value as set (``None`` when unset)."""
-        return self._values[self._name(field)]
+        return self.values[self._name(field)]
 
     def field_values(self) -> Mapping[str, Any]:
         """Every field's value as set, by name in schema order: a live read-only view, no copy (for
         sinks that convert many structs column by column; nested structs stay :class:`Struct`)."""
-        return self._values
+        return self.values
 
     def _get_checked(self, field: str, type: Type) -> Any:
         name = self._name(field)
-        actual = self._schema._field_map[name].schema.type
+        actual = self.schema._field_map[name].schema.type
         if actual is not type:
             raise DataException(f"Field '{name}' is not of type {type.name}")
         return self.get(name)
@@ -954,9 +958,9 @@ class Struct:
         self._validate("")
 
     def _validate(self, path: str) -> None:
-        values = self._values
+        values = self.values
         prefix = f"{path}." if path else ""
-        for f in self._schema._fields:
+        for f in self.schema._fields:
             _validate(f.schema, values[f.name], prefix + f.name)
 
     def __getitem__(self, field: str) -> Any:
@@ -970,13 +974,13 @@ class Struct:
             return True
         if not isinstance(other, Struct):
             return NotImplemented
-        return self._schema == other._schema and self._values == other._values
+        return self.schema == other.schema and self.values == other.values
 
     def __hash__(self) -> int:
-        return hash((self._schema, tuple(_hashable(v) for v in self._values.values())))
+        return hash((self.schema, tuple(_hashable(v) for v in self.values.values())))
 
     def __repr__(self) -> str:
-        inner = ",".join(f"{k}={v!r}" for k, v in self._values.items() if v is not None)
+        inner = ",".join(f"{k}={v!r}" for k, v in self.values.items() if v is not None)
         return f"Struct{{{inner}}}"
 
 

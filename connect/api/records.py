@@ -310,6 +310,12 @@ class ConnectRecord:
             h = self._headers = Headers()
         return h
 
+    @property
+    def headers_or_none(self) -> Headers | None:
+        """The record's headers, or None if none were ever given or accessed (no empty
+        :class:`Headers` is created: for runtimes and converters on per-record paths)."""
+        return self._headers
+
     def new_record(
         self,
         topic: str = _UNSET,

@@ -11,8 +11,8 @@ import decimal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connect.api.config import ConfigDef, ConnectorConfig, ValidString
-from connect.api.converter import Converter, HeaderConverter
+from connect.api.config import AbstractConfig, ConfigDef, ValidString
+from connect.api.converter import BatchConverter, Converter, HeaderConverter
 from connect.api.data import Schema, SchemaAndValue, Type
 from connect.api.errors import ConfigException, DataException
 from connect.api.records import Headers
@@ -75,7 +75,7 @@ class StringConverter(Converter, HeaderConverter):
     def configure(self, configs: Mapping[str, Any], is_key: bool = False) -> None:
         props = dict(configs)
         props.setdefault(_TYPE_KEY, "key" if is_key else "value")
-        config = ConnectorConfig(_STRING_CONFIG, props)
+        config = AbstractConfig(_STRING_CONFIG, props)
         name = str(config.get("converter.encoding"))
         try:
             self.encoding = codecs.lookup(name).name
@@ -113,7 +113,7 @@ class StringConverter(Converter, HeaderConverter):
         return self.to_connect_data(topic, value)
 
 
-class ByteArrayConverter(Converter, HeaderConverter):
+class ByteArrayConverter(BatchConverter, HeaderConverter):
     """Passes bytes through unchanged: the schema must be BYTES (or None), the value bytes-like or None;
     reads an optional BYTES. Also a header converter."""
 
@@ -141,7 +141,7 @@ class ByteArrayConverter(Converter, HeaderConverter):
     def to_connect_batch(
         self, topics: Sequence[str], values: Sequence[bytes | None]
     ) -> tuple[list[Schema | None], list[Any]]:
-        """``to_connect_data`` for every value at once (see ``connect.runtime.pipeline.batch_reader``):
+        """``to_connect_data`` for every value at once (:class:`~connect.api.converter.BatchConverter`):
         no per-record call and no SchemaAndValue for a converter that only passes bytes through."""
         schemas: list[Schema | None] = [Schema.OPTIONAL_BYTES_SCHEMA] * len(values)
         return schemas, [v if v is None or v.__class__ is bytes else bytes(v) for v in values]

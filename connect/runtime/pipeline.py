@@ -3,12 +3,11 @@ key/value/header converters, built from a connector's config. Owned by one task 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from connect.api.converter import Converter, HeaderConverter
-from connect.api.data import Schema
 from connect.api.errors import ConfigException
 from connect.api.records import ConnectRecord
 from connect.api.transforms import Predicate, Transformation
@@ -91,47 +90,14 @@ def build_chain(props: Mapping[str, str], registry: PluginRegistry) -> Transform
     return TransformationChain(steps)
 
 
-BatchReader = Callable[[Sequence[str], Sequence[bytes | None]], tuple[list[Schema | None], list[Any]]]
-
-
-def _defined_by(cls: type, name: str) -> type | None:
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            return klass
-    return None
-
-
-def batch_reader(converter: Converter) -> BatchReader | None:
-    """The converter's ``to_connect_batch(topics, values) -> (schemas, values)``, if it has one the
-    runtime may use instead of calling ``to_connect_data`` per record.
-
-    A converter offering it promises the same results and exceptions as ``to_connect_data`` per record
-    and no side effects beyond its own caches (the sink runtime converts a batch again record by record
-    when it raises). A subclass that overrides ``to_connect_data`` but not ``to_connect_batch`` gets
-    None: the inherited batch method would bypass its override.
-    """
-    cls = type(converter)
-    owner = _defined_by(cls, "to_connect_batch")
-    data_owner = _defined_by(cls, "to_connect_data")
-    if owner is None or data_owner is None or not issubclass(owner, data_owner):
-        return None
-    fn: BatchReader = getattr(converter, "to_connect_batch")  # noqa: B009 - not part of Converter
-    return fn
-
-
 @dataclass
 class Converters:
-    """A task's converters. ``key_batch`` / ``value_batch``: see :func:`batch_reader`."""
+    """A task's converters (the sink runtime reads consumed batches with ``to_connect_batch`` when
+    both ``key`` and ``value`` are :class:`~connect.api.converter.BatchConverter` instances)."""
 
     key: Converter
     value: Converter
     header: HeaderConverter
-    key_batch: BatchReader | None = field(init=False, repr=False, compare=False)
-    value_batch: BatchReader | None = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.key_batch = batch_reader(self.key)
-        self.value_batch = batch_reader(self.value)
 
     def close(self) -> None:
         self.key.close()

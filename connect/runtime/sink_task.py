@@ -22,6 +22,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
+from connect.api.converter import BatchConverter
 from connect.api.data import Schema
 from connect.api.errors import ConnectException, RetriableException
 from connect.api.records import Headers, SinkRecord, TimestampType, TopicPartition
@@ -33,12 +34,7 @@ from connect.runtime.worker_task import TargetState, TaskStatusListener, WorkerT
 
 log = logging.getLogger("connect.sink")
 
-_TS_TYPES = {
-    0: TimestampType.NO_TIMESTAMP_TYPE,
-    1: TimestampType.CREATE_TIME,
-    2: TimestampType.LOG_APPEND_TIME,
-}
-# The same, indexed by librdkafka's timestamp type code (0 none, 1 create, 2 log append); -1 wraps to none.
+# Timestamp types by librdkafka's code (0 none, 1 create time, 2 log append time); -1 wraps to none.
 _TS_BY_CODE = (
     TimestampType.NO_TIMESTAMP_TYPE,
     TimestampType.CREATE_TIME,
@@ -222,59 +218,48 @@ class WorkerSinkTask(WorkerTask):
         """Convert and transform a consumed batch. Returns the records for put() and, per partition, the
         offset after the batch's last message (skipped ones included), applied once put() succeeded.
 
-        When both the key and the value converter offer ``to_connect_batch`` (see
-        ``pipeline.batch_reader``) and no message is a consumer error, keys and values are converted
-        a batch at a time and the records built by :meth:`_build`; if either batch conversion raises,
-        the whole batch goes through :meth:`_convert_each` instead, which converts record by record
-        and handles each failure (the batch readers have no side effects, so this changes nothing).
-        Both paths give the same records, errors and error reports.
+        When both the key and the value converter are :class:`~connect.api.converter.BatchConverter`
+        instances and no message is a consumer error, keys and values are converted a batch at a time
+        with ``to_connect_batch``; if either raises, :meth:`_assemble` converts the batch record by
+        record instead and handles each failure (batch readers have no side effects, so this changes
+        nothing). Both give the same records, errors and error reports.
         """
-        key_batch = self.converters.key_batch
-        value_batch = self.converters.value_batch
-        if key_batch is not None and value_batch is not None and messages:
-            topics: list[Any] = [m.topic() if m.error() is None else None for m in messages]
-            if None not in topics:
-                try:
-                    key_schemas, keys = key_batch(topics, [m.key() for m in messages])
-                    value_schemas, values = value_batch(topics, [m.value() for m in messages])
-                except Exception:
-                    pass
-                else:
-                    return self._build(messages, topics, key_schemas, keys, value_schemas, values)
-        return self._convert_each(messages)
-
-    def _build(
-        self,
-        messages: list[Any],
-        topics: list[str],
-        key_schemas: list[Schema | None],
-        keys: list[Any],
-        value_schemas: list[Schema | None],
-        values: list[Any],
-    ) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
-        """:meth:`_convert_each` for a batch whose keys and values are already converted."""
-        return self._assemble(messages, topics, (key_schemas, keys, value_schemas, values))
-
-    def _convert_each(self, messages: list[Any]) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
-        """Convert and transform record by record (any converters; consumer errors; failures)."""
-        return self._assemble(messages, [m.topic() if m.error() is None else None for m in messages], None)
+        topics: list[Any] = [m.topic() if m.error() is None else None for m in messages]
+        key, value = self.converters.key, self.converters.value
+        converted = None
+        if (
+            isinstance(key, BatchConverter)
+            and isinstance(value, BatchConverter)
+            and messages
+            and None not in topics
+        ):
+            try:
+                key_schemas, keys = key.to_connect_batch(topics, [m.key() for m in messages])
+                value_schemas, values = value.to_connect_batch(topics, [m.value() for m in messages])
+            except Exception:
+                pass
+            else:
+                converted = (key_schemas, keys, value_schemas, values)
+        return self._assemble(messages, topics, converted)
 
     def _assemble(
         self,
         messages: list[Any],
         topics: list[Any],
         converted: tuple[list[Schema | None], list[Any], list[Schema | None], list[Any]] | None,
+        strict: bool = False,
     ) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
-        """The one loop behind :meth:`_build` and :meth:`_convert_each`: per message, build the SinkRecord
-        (keys and values from ``converted`` when the batch readers produced them, else converted here),
-        convert headers, apply the transformation chain and handle failures per ``errors.tolerance``.
-        ``topics[i]`` is None for a consumer error (only possible when ``converted`` is None)."""
+        """The one conversion loop of the sink: per message, build the SinkRecord (keys and values from
+        ``converted`` when the batch readers produced them, else converted here), convert headers,
+        apply the transformation chain and handle failures per ``errors.tolerance`` (``strict``: raise
+        them instead; see :meth:`_convert_one`). ``topics[i]`` is None for a consumer error (only
+        possible when ``converted`` is None)."""
         key_conv = self.converters.key.to_connect_data
         value_conv = self.converters.value.to_connect_data
         header_conv = self.converters.header.to_connect_header
         chain = self.chain if self.chain else None
         offsets: dict[tuple[str, int], int] = {}
-        tolerate = self.errors.tolerate_all
+        tolerate = self.errors.tolerate_all and not strict
         records: list[SinkRecord] = []
         append = records.append
         seen = self._topics_seen
@@ -339,6 +324,8 @@ class WorkerSinkTask(WorkerTask):
                     stage = Stage.TRANSFORMATION
                     record = chain.apply(record)  # type: ignore[arg-type,assignment]
             except Exception as exc:
+                if strict:
+                    raise
                 ok, record = self._failed(msg, stage, exc)
                 if not ok:
                     continue
@@ -347,6 +334,12 @@ class WorkerSinkTask(WorkerTask):
                     self._raw[(topic, partition, offset)] = self._consumed(msg)
                 append(record)
         return records, offsets
+
+    def _convert_one(self, msg: Any) -> SinkRecord | None:
+        """The record of one message through :meth:`_assemble`, failures raised (the retried operation
+        of a :class:`RetriableException`); None when a transformation dropped it."""
+        records, _ = self._assemble([msg], [msg.topic()], None, strict=True)
+        return records[0] if records else None
 
     def _consumed(self, msg: Any) -> ConsumedRecord:
         raw_headers = msg.headers()
@@ -381,29 +374,6 @@ class WorkerSinkTask(WorkerTask):
         if stage == Stage.TRANSFORMATION:
             return self.chain.current
         return self.task
-
-    def _convert_one(self, msg: Any) -> SinkRecord | None:
-        topic = msg.topic()
-        key = self.converters.key.to_connect_data(topic, msg.key())
-        value = self.converters.value.to_connect_data(topic, msg.value())
-        headers = Headers()
-        for hk, hv in msg.headers() or []:
-            sv = self.converters.header.to_connect_header(topic, hk, hv)
-            headers.add(hk, sv.value, sv.schema)
-        ts_type, ts = msg.timestamp()
-        record = SinkRecord(
-            topic,
-            msg.partition(),
-            key.schema,
-            key.value,
-            value.schema,
-            value.value,
-            msg.offset(),
-            ts if ts_type else None,
-            _TS_TYPES.get(ts_type, TimestampType.NO_TIMESTAMP_TYPE),
-            headers,
-        )
-        return self.chain.apply(record) if self.chain else record  # type: ignore[return-value]
 
     def raw_for(self, record: SinkRecord) -> ConsumedRecord | None:
         return self._raw.get(

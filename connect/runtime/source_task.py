@@ -22,7 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from connect.api.errors import ConnectException, RetriableException
-from connect.api.records import RecordMetadata, SourceRecord
+from connect.api.records import ConnectRecord, RecordMetadata, SourceRecord
 from connect.api.task import OffsetStorageReader, SourceTask, SourceTaskContext
 from connect.runtime.errors import ErrorHandler, Stage
 from connect.runtime.models import ConnectorTaskId
@@ -33,6 +33,9 @@ from connect.runtime.worker_config import strip_prefix
 from connect.runtime.worker_task import TargetState, TaskStatusListener, WorkerTask
 
 log = logging.getLogger("connect.source")
+
+Converted = tuple[str, bytes | None, bytes | None, Any, ConnectRecord]
+"""A record ready to produce: topic, key bytes, value bytes, headers, the transformed record."""
 
 
 class _Context(SourceTaskContext):
@@ -180,6 +183,7 @@ class WorkerSourceTask(WorkerTask):
                     self._to_send = records
             if self._to_send is not None and not self.cancelled:  # a cancelled task sends nothing more
                 self._send(self._to_send)
+                self.records_sent += len(self._to_send)
                 self._to_send = None
             self.producer.poll(0)
             if self._send_error is not None:
@@ -189,7 +193,14 @@ class WorkerSourceTask(WorkerTask):
             if self._clock() >= self._next_commit:
                 self.commit_offsets()
 
-    def _send(self, records: list[SourceRecord]) -> None:
+    def _send(self, records: list[SourceRecord], strict: bool = False) -> Converted | None:
+        """Transform, convert and produce ``records`` in order, recording each one's source offset
+        once it is dispatched, dropped or skipped; failures are handled per ``errors.tolerance``, and a
+        :class:`RetriableException` retries that record through this same loop (``strict``).
+
+        ``strict`` (one record): raise failures instead of handling them, and return the converted
+        record (None if a transformation dropped it) instead of producing it.
+        """
         chain = self.chain
         key_conv = self.converters.key.from_connect_data
         value_conv = self.converters.value.from_connect_data
@@ -202,6 +213,8 @@ class WorkerSourceTask(WorkerTask):
             try:
                 record = chain.apply(original) if chain else original
                 if record is None:
+                    if strict:
+                        return None
                     offset(original.source_partition, original.source_offset)
                     self._commit_record(original, None)
                     continue
@@ -210,7 +223,7 @@ class WorkerSourceTask(WorkerTask):
                     self.topic_creator.ensure(topic)
                     self._topics_seen.add(topic)
                     self.listener.on_topic_used(self.id.connector, topic)
-                hdrs = record._headers
+                hdrs = record.headers_or_none
                 headers: Any = None
                 if hdrs:
                     stage = Stage.HEADER_CONVERTER
@@ -219,17 +232,24 @@ class WorkerSourceTask(WorkerTask):
                 key = key_conv(topic, record.key_schema, record.key, hdrs)
                 stage = Stage.VALUE_CONVERTER
                 value = value_conv(topic, record.value_schema, record.value, hdrs)
+                if strict:
+                    return topic, key, value, headers, record
             except Exception as exc:
+                if strict:
+                    raise
+                ok = False
                 if isinstance(exc, RetriableException):
-                    ok, result = self.errors.run(stage, partial(self._convert, original), None, original)
-                    if not ok or result is None:
-                        offset(original.source_partition, original.source_offset)
-                        continue
-                    topic, key, value, headers, record = result
+                    ok, result = self.errors.run(stage, partial(self._send, [original], True), None, original)
                 else:
                     self.errors.fail(stage, exc, None, original)
+                if not ok:
                     offset(original.source_partition, original.source_offset)
                     continue
+                if result is None:
+                    offset(original.source_partition, original.source_offset)
+                    self._commit_record(original, None)
+                    continue
+                topic, key, value, headers, record = result
             partition = record.kafka_partition
             while True:
                 try:
@@ -246,25 +266,7 @@ class WorkerSourceTask(WorkerTask):
                 except BufferError:
                     self.producer.poll(0.05)
             offset(original.source_partition, original.source_offset)
-        self.records_sent += len(records)
-
-    def _convert(self, original: SourceRecord) -> tuple[str, bytes | None, bytes | None, Any, Any] | None:
-        record = self.chain.apply(original) if self.chain else original
-        if record is None:
-            return None
-        topic = record.topic
-        hdrs = record._headers
-        headers = (
-            [
-                (h.key, self.converters.header.from_connect_header(topic, h.key, h.schema, h.value))
-                for h in hdrs
-            ]
-            if hdrs
-            else None
-        )
-        key = self.converters.key.from_connect_data(topic, record.key_schema, record.key, hdrs)
-        value = self.converters.value.from_connect_data(topic, record.value_schema, record.value, hdrs)
-        return topic, key, value, headers, record
+        return None
 
     def _on_delivery(self, original: SourceRecord, err: Any, msg: Any) -> None:
         if err is not None:

@@ -2,7 +2,8 @@
 StringConverter), decoded by the sink itself, a round at a time, instead of by the runtime's converter.
 
 A value in JsonConverter's envelope form ``{"schema":{...},"payload":...}`` carries Kafka Connect's JSON
-schema; the sink turns that schema into a Connect :class:`Schema` once per distinct schema text (so
+schema; the sink turns that schema into a Connect :class:`Schema` once per distinct schema text (with
+:func:`connect.api.schema_from_json`, the parser JsonConverter uses, so
 schema evolution, projection and Debezium flattening work exactly as with Connect data) and keeps, per
 record, only the offset where the payload starts. Committing a round decodes the payloads with orjson
 and builds the Arrow columns directly from the decoded dicts. Other JSON values are schemaless rows.
@@ -22,53 +23,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from connect.api import DataException, Schema, SchemaBuilder, Type
+from connect.api import DataException, Schema, Type, schema_from_json
 
-__all__ = ["EnvelopeReader", "arrow_json_table", "decode_payloads", "raw_plain", "schema_from_json"]
+__all__ = ["EnvelopeReader", "arrow_json_table", "decode_payloads", "raw_plain"]
 
-_TYPES = {
-    "int8": Type.INT8,
-    "int16": Type.INT16,
-    "int32": Type.INT32,
-    "int64": Type.INT64,
-    "float": Type.FLOAT32,
-    "float32": Type.FLOAT32,
-    "double": Type.FLOAT64,
-    "float64": Type.FLOAT64,
-    "boolean": Type.BOOLEAN,
-    "string": Type.STRING,
-    "bytes": Type.BYTES,
-    "array": Type.ARRAY,
-    "map": Type.MAP,
-    "struct": Type.STRUCT,
-}
 _HEAD = b'{"schema":'
 _PAYLOAD = b',"payload":'
-
-
-def schema_from_json(obj: Any) -> Schema:
-    """A Connect schema from Kafka Connect's JSON schema form (as JsonConverter writes it)."""
-    if not isinstance(obj, dict) or obj.get("type") not in _TYPES:
-        raise DataException(f"not a Kafka Connect JSON schema: {str(obj)[:200]}")
-    t = _TYPES[obj["type"]]
-    if t is Type.ARRAY:
-        builder = SchemaBuilder.array(schema_from_json(obj.get("items")))
-    elif t is Type.MAP:
-        builder = SchemaBuilder.map(schema_from_json(obj.get("keys")), schema_from_json(obj.get("values")))
-    else:
-        builder = SchemaBuilder(t)
-        if t is Type.STRUCT:
-            for f in obj.get("fields") or []:
-                builder.field(str(f["field"]), schema_from_json(f))
-    if obj.get("optional", False):
-        builder.optional()
-    if obj.get("name"):
-        builder.name(str(obj["name"]))
-    if obj.get("version") is not None:
-        builder.version(int(obj["version"]))
-    if obj.get("parameters"):
-        builder.parameters({str(k): str(v) for k, v in obj["parameters"].items()})
-    return builder.build()
 
 
 class EnvelopeReader:

@@ -36,9 +36,26 @@ API_DIR = Path(api.__file__).parent
 def test_public_names_are_exported() -> None:
     for name in api.__all__:
         assert hasattr(api, name), name
-    for module in ("config", "connector", "converter", "data", "errors", "records", "task", "transforms"):
+    for module in (
+        "config",
+        "connector",
+        "converter",
+        "data",
+        "errors",
+        "json_schema",
+        "records",
+        "task",
+        "transforms",
+    ):
         mod = sys.modules[f"connect.api.{module}"]
         assert set(mod.__all__) <= set(dir(mod))
+
+
+def test_abstract_config_has_one_name() -> None:
+    """Kafka's ``AbstractConfig``; ``ConnectorConfig`` is the runtime's (connect.runtime.connector_config)."""
+    assert api.AbstractConfig.__name__ == "AbstractConfig"
+    assert not hasattr(api, "ConnectorConfig")
+    assert not hasattr(sys.modules["connect.api.config"], "ConnectorConfig")
 
 
 def test_api_imports_only_stdlib_and_itself() -> None:

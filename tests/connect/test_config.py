@@ -9,12 +9,12 @@ import pytest
 
 from connect.api import (
     NO_DEFAULT,
+    AbstractConfig,
     CaseInsensitiveValidString,
     CompositeValidator,
     ConfigDef,
     ConfigException,
     ConfigType,
-    ConnectorConfig,
     Importance,
     LambdaValidator,
     NonEmptyString,
@@ -140,7 +140,7 @@ class TestSecretsNeverLeak:
         assert definition().mask({"connection.password": ref})["connection.password"] == ref
 
     def test_parsed_and_connector_config(self) -> None:
-        config = ConnectorConfig(definition(), self.props())
+        config = AbstractConfig(definition(), self.props())
         assert config.get_password("connection.password") == Password(SECRET)
         assert SECRET not in repr(config)
         assert SECRET not in repr(config.values()).replace(
@@ -218,7 +218,7 @@ def test_config_keys_metadata() -> None:
 
 
 def test_connector_config_getters() -> None:
-    config = ConnectorConfig(definition(), {"connection.url": "u", "x.a": "1", "x.b": "2"})
+    config = AbstractConfig(definition(), {"connection.url": "u", "x.a": "1", "x.b": "2"})
     assert config.get_string("connection.url") == "u" and config.get_int("batch.size") == 3000
     assert config.get_boolean("enabled") is True and config.get_list("tables") == []
     assert config.get_double("ratio") == 0.5 and config["mode"] == "bulk"
@@ -226,7 +226,7 @@ def test_connector_config_getters() -> None:
     with pytest.raises(ConfigException, match="Unknown configuration"):
         config.get("nope")
     with pytest.raises(ConfigException):
-        ConnectorConfig(definition(), {})
+        AbstractConfig(definition(), {})
 
 
 def test_unknown_worker_properties_are_reported_with_did_you_mean(caplog: pytest.LogCaptureFixture) -> None:

@@ -125,7 +125,7 @@ def test_struct_rejects_invalid_values(field: str, value: object) -> None:
 
 def test_struct_constructor_validates_and_orders() -> None:
     s = Struct(ROW, {"amount": decimal.Decimal("1.00"), "id": 1})
-    assert list(s._values) == ["id", "note", "qty", "tags", "amount"]
+    assert list(s.values) == ["id", "note", "qty", "tags", "amount"]
     assert s == Struct(ROW).put("id", 1).put("amount", decimal.Decimal("1.00"))
     with pytest.raises(DataException, match="nope is not a valid field name"):
         Struct(ROW, {"id": 1, "nope": 2})

@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connect.api import Schema, SchemaBuilder, Struct
+from connect.api import BatchConverter, Schema, SchemaBuilder, Struct
 from connect.converters.json import JsonConverter
-from connect.runtime.pipeline import batch_reader
+from connect.runtime.pipeline import Converters
 from tests.connect.strategies import schemas, values
 
 TOPIC = "t"
@@ -27,7 +27,7 @@ def converter(**configs: Any) -> JsonConverter:
 def canon(value: Any) -> Any:
     """A comparable form that tells apart what == does not (int/float/bool, -0.0, key order, ...)."""
     if isinstance(value, Struct):
-        return ("struct", value.schema, [(k, canon(v)) for k, v in value._values.items()])
+        return ("struct", value.schema, [(k, canon(v)) for k, v in value.values.items()])
     if isinstance(value, dict):
         return ("dict", [(canon(k), canon(v)) for k, v in value.items()])
     if isinstance(value, list):
@@ -162,15 +162,44 @@ def test_batch_reads_repeated_and_changing_schemas() -> None:
     ]
 
 
-def test_subclass_overriding_to_connect_data_gets_no_batch_reader() -> None:
+def test_subclass_overriding_to_connect_data_reads_batches_with_its_override() -> None:
+    """The inherited fast batch reader would bypass the override: such a subclass's
+    ``to_connect_batch`` is its ``to_connect_data`` record by record; overriding both keeps its own."""
+
     class Upper(JsonConverter):
         def to_connect_data(self, topic: str, value: bytes | None, headers: Any = None) -> Any:
             return super().to_connect_data(topic, value.upper() if value else value, headers)
 
     class Both(Upper):
         def to_connect_batch(self, topics: Any, values: Any) -> Any:
-            return super().to_connect_batch(topics, values)
+            return ["mine"], ["mine"]
 
-    assert batch_reader(converter()) is not None
-    assert batch_reader(Upper()) is None
-    assert batch_reader(Both()) is not None
+    data = [b'{"a":"x"}', b'"b"', None]
+    plain = converter(schemas_enable=False)
+    upper = Upper()
+    upper.configure({"schemas.enable": "false"}, False)
+    assert isinstance(upper, BatchConverter) and isinstance(Both(), BatchConverter)
+    assert Upper.to_connect_batch is BatchConverter.to_connect_each
+    got = upper.to_connect_batch([TOPIC] * 3, data)
+    assert got == (
+        [None, None, None],
+        [plain.to_connect_data(TOPIC, v.upper() if v else v).value for v in data],
+    )
+    assert got[1] == [{"A": "X"}, "B", None]
+    assert Both().to_connect_batch([TOPIC], [b"1"]) == (["mine"], ["mine"])
+
+
+def test_runtime_dispatches_on_the_declared_capability() -> None:
+    from connect.converters import load_converter, load_header_converter
+
+    def converters(key: str, value: str) -> Converters:
+        return Converters(
+            load_converter(key, {}, True), load_converter(value, {}, False), load_header_converter(key, {})
+        )
+
+    def batch(c: Converters) -> bool:
+        return isinstance(c.key, BatchConverter) and isinstance(c.value, BatchConverter)
+
+    assert batch(converters("JsonConverter", "ByteArrayConverter"))
+    assert not batch(converters("JsonConverter", "StringConverter"))
+    assert not batch(converters("StringConverter", "JsonConverter"))

@@ -1,5 +1,6 @@
 """WorkerSinkTask converts a consumed batch with the converters' batch readers when it can
-(``_convert`` -> ``_build``) and record by record otherwise (``_convert_each``). Both must give the same
+(``_convert`` -> ``_assemble`` with the converted batch) and record by record otherwise (``_assemble``
+converting each message). Both must give the same
 records, offsets, error reports, transformation calls and exceptions, whatever the batch holds:
 valid and broken keys and values, tombstones, headers that fail to convert, consumer errors,
 transformations that drop, fail or raise retriable errors; with errors.tolerance all and none."""
@@ -12,7 +13,15 @@ from confluent_kafka import KafkaError, Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connect.api import ConfigDef, ConnectException, DataException, RetriableException, Schema, Struct
+from connect.api import (
+    BatchConverter,
+    ConfigDef,
+    ConnectException,
+    DataException,
+    RetriableException,
+    Schema,
+    Struct,
+)
 from connect.api.records import SinkRecord
 from connect.api.task import SinkTask
 from connect.api.transforms import Transformation
@@ -94,7 +103,7 @@ def _task(tolerate: bool, with_chain: bool) -> tuple[WorkerSinkTask, _Recorder, 
         load_converter("JsonConverter", {}, False),
         load_header_converter("JsonConverter", {}),
     )
-    assert converters.key_batch is not None and converters.value_batch is not None
+    assert isinstance(converters.key, BatchConverter) and isinstance(converters.value, BatchConverter)
     chain = TransformationChain([_Step("picky", picky, None, False)] if with_chain else [])
     errors = ErrorHandler(
         {"errors.tolerance": "all" if tolerate else "none", "errors.retry.timeout": 0}, "c-0", [recorder]
@@ -158,7 +167,12 @@ def messages(draw: st.DrawFn) -> list[Message]:
 
 def _run(task: WorkerSinkTask, batch: bool, msgs: list[Message]) -> Any:
     try:
-        records, offsets = task._convert(msgs) if batch else task._convert_each(msgs)
+        if batch:
+            records, offsets = task._convert(msgs)
+        else:
+            records, offsets = task._assemble(
+                msgs, [m.topic() if m.error() is None else None for m in msgs], None
+            )
     except ConnectException as e:
         return ("raised", type(e), str(e))
     return (
@@ -196,13 +210,14 @@ def test_clean_batch_takes_the_batch_path() -> None:
         for i in range(5)
     ]
     built: list[int] = []
-    original = task._build
+    original = task._assemble
 
     def spy(*args: Any) -> Any:
-        built.append(len(args[0]))
+        if args[2] is not None:  # keys and values converted by the batch readers
+            built.append(len(args[0]))
         return original(*args)
 
-    task._build = spy  # type: ignore[method-assign]
+    task._assemble = spy  # type: ignore[method-assign]
     records, offsets = task._convert(msgs)
     assert built == [5]
     assert [r.key for r in records] == [0, 1, 2, 3, 4]

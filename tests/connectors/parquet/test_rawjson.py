@@ -22,9 +22,9 @@ from connect.api import (
     Timestamp,
     TimestampType,
     TopicPartition,
+    schema_from_json,
 )
 from connect.converters.json import JsonConverter
-from connectors.parquet.rawjson import schema_from_json
 from tests.connectors.parquet.helpers import ROW, ROW_V2, TaskRun, struct_records
 from tests.connectors.parquet.test_task import CHANGES
 
