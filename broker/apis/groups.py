@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import Body, Result, api
 from broker.groups.state import OffsetAndMetadata
 from kafka_common.codec import encode_response_body
 
-COORDINATOR_NOT_AVAILABLE = 15
-INVALID_REQUEST = 42
 KEY_TYPE_GROUP = 0
 
 
@@ -25,7 +25,11 @@ def handle_find_coordinator(apis: KafkaApis, ctx: RequestContext, req: Any) -> b
     host, port = apis.config.advertised
     node = apis.config.node_id
     key_type = getattr(req, "key_type", KEY_TYPE_GROUP)
-    code, message = (0, None) if key_type == KEY_TYPE_GROUP else (INVALID_REQUEST, "only group coordinators")
+    code, message = (
+        (ErrorCode.none, None)
+        if key_type == KEY_TYPE_GROUP
+        else (ErrorCode.invalid_request, "only group coordinators")
+    )
     if ctx.api_version >= 4:
         coords = [
             {
@@ -123,7 +127,7 @@ def handle_leave_group(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
             for (mid, code), m in zip(results, req.members, strict=True)
         ]
         return encode_response_body(
-            13, ctx.api_version, {"throttle_time": 0, "error_code": 0, "members": members}
+            13, ctx.api_version, {"throttle_time": 0, "error_code": ErrorCode.none, "members": members}
         )
     ((_, code),) = apis.groups.leave(req.group_id, [req.member_id])
     return encode_response_body(13, ctx.api_version, {"throttle_time": 0, "error_code": code})
@@ -173,7 +177,7 @@ def _fetch_group(apis: KafkaApis, group_id: str, topics: Any) -> list[dict[str, 
                 "committed_offset": om.offset if om else -1,
                 "committed_leader_epoch": om.leader_epoch if om else -1,
                 "metadata": om.metadata if om else "",
-                "error_code": 0,
+                "error_code": ErrorCode.none,
             }
         )
     return [{"name": n, "partitions": ps} for n, ps in out.items()]
@@ -183,14 +187,22 @@ def _fetch_group(apis: KafkaApis, group_id: str, topics: Any) -> list[dict[str, 
 def handle_offset_fetch(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     if ctx.api_version >= 8:
         groups = [
-            {"group_id": g.group_id, "topics": _fetch_group(apis, g.group_id, g.topics), "error_code": 0}
+            {
+                "group_id": g.group_id,
+                "topics": _fetch_group(apis, g.group_id, g.topics),
+                "error_code": ErrorCode.none,
+            }
             for g in req.groups
         ]
         return encode_response_body(9, ctx.api_version, {"throttle_time": 0, "groups": groups})
     return encode_response_body(
         9,
         ctx.api_version,
-        {"throttle_time": 0, "topics": _fetch_group(apis, req.group_id, req.topics), "error_code": 0},
+        {
+            "throttle_time": 0,
+            "topics": _fetch_group(apis, req.group_id, req.topics),
+            "error_code": ErrorCode.none,
+        },
     )
 
 
@@ -207,7 +219,7 @@ def handle_list_groups(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     return encode_response_body(
         16,
         ctx.api_version,
-        {"throttle_time": 0, "error_code": 0, "groups": apis.groups.list_groups(states or None)},
+        {"throttle_time": 0, "error_code": ErrorCode.none, "groups": apis.groups.list_groups(states or None)},
     )
 
 
@@ -215,6 +227,3 @@ def handle_list_groups(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
 def handle_delete_groups(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     results = [{"group_id": g, "error_code": apis.groups.delete_group(g)} for g in req.groups_names]
     return encode_response_body(42, ctx.api_version, {"throttle_time": 0, "results": results})
-
-
-__all__ = ["COORDINATOR_NOT_AVAILABLE"]
