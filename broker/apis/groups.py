@@ -14,46 +14,40 @@ from broker.groups.state import OffsetAndMetadata
 from kafka_common.codec import encode_response_body
 
 KEY_TYPE_GROUP = 0
+KEY_TYPE_TRANSACTION = 1  # refused: see broker.transactions
 
 
 def _ms(td: Any) -> int:
     return int(td.total_seconds() * 1000) if hasattr(td, "total_seconds") else int(td)
 
 
+def _coordinator(apis: KafkaApis, ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
+    """This broker for a group; for a transactional id (key type 1) the refusal of transactions."""
+    if key_type == KEY_TYPE_GROUP:
+        host, port = apis.config.advertised
+        return {
+            "error_code": ErrorCode.none,
+            "error_message": None,
+            "node_id": apis.config.node_id,
+            "host": host,
+            "port": port,
+        }
+    if key_type == KEY_TYPE_TRANSACTION:
+        code = ErrorCode.transactional_id_authorization_failed
+        message = apis.transactions.refuse(key, "FindCoordinator", ctx.client_id, ctx.peer)
+    else:
+        code, message = ErrorCode.invalid_request, f"unknown coordinator key type {key_type}"
+    return {"error_code": code, "error_message": message, "node_id": -1, "host": "", "port": -1}
+
+
 @api(10, "FindCoordinator", 0, 4)
 def handle_find_coordinator(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
-    host, port = apis.config.advertised
-    node = apis.config.node_id
     key_type = getattr(req, "key_type", KEY_TYPE_GROUP)
-    code, message = (
-        (ErrorCode.none, None)
-        if key_type == KEY_TYPE_GROUP
-        else (ErrorCode.invalid_request, "only group coordinators")
-    )
     if ctx.api_version >= 4:
-        coords = [
-            {
-                "key": k,
-                "node_id": node if not code else -1,
-                "host": host if not code else "",
-                "port": port if not code else -1,
-                "error_code": code,
-                "error_message": message,
-            }
-            for k in req.coordinator_keys
-        ]
+        coords = [{"key": k, **_coordinator(apis, ctx, key_type, k)} for k in req.coordinator_keys]
         return encode_response_body(10, ctx.api_version, {"throttle_time": 0, "coordinators": coords})
     return encode_response_body(
-        10,
-        ctx.api_version,
-        {
-            "throttle_time": 0,
-            "error_code": code,
-            "error_message": message,
-            "node_id": node if not code else -1,
-            "host": host if not code else "",
-            "port": port if not code else -1,
-        },
+        10, ctx.api_version, {"throttle_time": 0, **_coordinator(apis, ctx, key_type, req.key)}
     )
 
 

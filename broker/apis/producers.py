@@ -1,4 +1,5 @@
-"""InitProducerId (22): producer ids for idempotent producers (transactions are not supported)."""
+"""InitProducerId (22): producer ids for idempotent producers (transactions are not supported yet:
+a transactional id is refused, see :mod:`broker.transactions`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from kafka_common.codec import encode_response_body
 @api(22, "InitProducerId", 0, 4)
 def handle_init_producer_id(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     if req.transactional_id is not None:
+        apis.transactions.refuse(req.transactional_id, "InitProducerId", ctx.client_id, ctx.peer)
         return encode_response_body(
             22,
             ctx.api_version,
