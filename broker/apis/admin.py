@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import api
 from broker.log.config import LogConfig
@@ -14,10 +16,6 @@ from kafka_common.codec import encode_response_body
 
 log = logging.getLogger("broker.apis")
 
-UNKNOWN_TOPIC_OR_PARTITION = 3
-OFFSET_OUT_OF_RANGE = 1
-INVALID_REQUEST = 42
-INVALID_CONFIG = 40
 RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
 OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
 HIGH_WATERMARK = -1
@@ -31,7 +29,7 @@ def handle_describe_cluster(apis: KafkaApis, ctx: RequestContext, req: Any) -> b
         ctx.api_version,
         {
             "throttle_time": 0,
-            "error_code": 0,
+            "error_code": ErrorCode.none,
             "error_message": None,
             "endpoint_type": 1,
             "cluster_id": apis.cluster_id,
@@ -49,20 +47,20 @@ def handle_delete_records(apis: KafkaApis, ctx: RequestContext, req: Any) -> byt
         info = apis.logs.get(t.name)
         parts = []
         for p in t.partitions:
-            res = {"partition_index": p.partition_index, "low_watermark": -1, "error_code": 0}
+            res = {"partition_index": p.partition_index, "low_watermark": -1, "error_code": ErrorCode.none}
             parts.append(res)
             if info is None or not 0 <= p.partition_index < len(info.partitions):
-                res["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+                res["error_code"] = ErrorCode.unknown_topic_or_partition
                 continue
             plog = info.partitions[p.partition_index]
             offset = plog.log_end_offset if p.offset == HIGH_WATERMARK else p.offset
             if not 0 <= offset <= plog.log_end_offset:
-                res["error_code"] = OFFSET_OUT_OF_RANGE
+                res["error_code"] = ErrorCode.offset_out_of_range
                 continue
             try:
                 res["low_watermark"] = plog.delete_records(offset)
             except OffsetOutOfRangeError:
-                res["error_code"] = OFFSET_OUT_OF_RANGE
+                res["error_code"] = ErrorCode.offset_out_of_range
             log.info("deleted records of %s-%d below offset %d", t.name, p.partition_index, offset)
         topics.append({"name": t.name, "partitions": parts})
     return encode_response_body(21, ctx.api_version, {"throttle_time": 0, "topics": topics})
@@ -73,7 +71,7 @@ def _apply_topic_changes(
 ) -> tuple[int, str | None]:
     info = apis.logs.get(name)
     if info is None:
-        return UNKNOWN_TOPIC_OR_PARTITION, f"topic {name} does not exist"
+        return ErrorCode.unknown_topic_or_partition, f"topic {name} does not exist"
     try:
         LogConfig.from_overrides(apis.config.log_defaults, new_overrides)
         if not validate_only:
@@ -92,7 +90,7 @@ def handle_alter_configs(apis: KafkaApis, ctx: RequestContext, req: Any) -> byte
         code: int
         msg: str | None
         if r.resource_type != RESOURCE_TOPIC:
-            code, msg = INVALID_REQUEST, "only topic configs can be altered at run time"
+            code, msg = ErrorCode.invalid_request, "only topic configs can be altered at run time"
         else:  # AlterConfigs replaces the whole set of overrides
             new = {c.name: c.value for c in r.configs if c.value is not None}
             code, msg = _apply_topic_changes(apis, r.resource_name, new, bool(req.validate_only))
@@ -115,9 +113,9 @@ def handle_incremental_alter_configs(apis: KafkaApis, ctx: RequestContext, req: 
         msg: str | None = None
         info = apis.logs.get(r.resource_name) if r.resource_type == RESOURCE_TOPIC else None
         if r.resource_type != RESOURCE_TOPIC:
-            code, msg = INVALID_REQUEST, "only topic configs can be altered at run time"
+            code, msg = ErrorCode.invalid_request, "only topic configs can be altered at run time"
         elif info is None:
-            code, msg = UNKNOWN_TOPIC_OR_PARTITION, f"topic {r.resource_name} does not exist"
+            code, msg = ErrorCode.unknown_topic_or_partition, f"topic {r.resource_name} does not exist"
         else:
             new = dict(info.overrides)
             effective = info.config.describe()
@@ -135,7 +133,7 @@ def handle_incremental_alter_configs(apis: KafkaApis, ctx: RequestContext, req: 
                     drop = set((c.value or "").split(","))
                     new[c.name] = ",".join(v for v in current if v not in drop)
                 else:
-                    code, msg = INVALID_REQUEST, f"unknown config operation {c.config_operation}"
+                    code, msg = ErrorCode.invalid_request, f"unknown config operation {c.config_operation}"
                     break
             if code == 0:
                 code, msg = _apply_topic_changes(apis, r.resource_name, new, bool(req.validate_only))

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+from kio.schema.errors import ErrorCode
+
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import Body, Result, api
 from broker.log.errors import OffsetOutOfRangeError
 from broker.log.partition_log import PartitionLog
 from broker.protocol import fetch as codec
-
-UNKNOWN_TOPIC_OR_PARTITION = 3
-OFFSET_OUT_OF_RANGE = 1
 
 
 def _read(
@@ -37,7 +36,7 @@ def _read(
                 info.partitions[p.index] if info is not None and 0 <= p.index < len(info.partitions) else None
             )
             if plog is None:
-                data.error_code = UNKNOWN_TOPIC_OR_PARTITION
+                data.error_code = ErrorCode.unknown_topic_or_partition
                 continue
             logs.append(plog)
             data.high_watermark = data.last_stable_offset = plog.log_end_offset
@@ -48,7 +47,7 @@ def _read(
             try:
                 records = plog.read(p.fetch_offset, max(limit, 0), min_one_batch=total == 0)
             except OffsetOutOfRangeError:
-                data.error_code = OFFSET_OUT_OF_RANGE
+                data.error_code = ErrorCode.offset_out_of_range
                 continue
             data.records = records
             total += len(records)

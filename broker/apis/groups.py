@@ -6,50 +6,48 @@ from __future__ import annotations
 
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import Body, Result, api
 from broker.groups.state import OffsetAndMetadata
 from kafka_common.codec import encode_response_body
 
-COORDINATOR_NOT_AVAILABLE = 15
-INVALID_REQUEST = 42
 KEY_TYPE_GROUP = 0
+KEY_TYPE_TRANSACTION = 1  # refused: see broker.transactions
 
 
 def _ms(td: Any) -> int:
     return int(td.total_seconds() * 1000) if hasattr(td, "total_seconds") else int(td)
 
 
+def _coordinator(apis: KafkaApis, ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
+    """This broker for a group; for a transactional id (key type 1) the refusal of transactions."""
+    if key_type == KEY_TYPE_GROUP:
+        host, port = apis.config.advertised
+        return {
+            "error_code": ErrorCode.none,
+            "error_message": None,
+            "node_id": apis.config.node_id,
+            "host": host,
+            "port": port,
+        }
+    if key_type == KEY_TYPE_TRANSACTION:
+        code = ErrorCode.transactional_id_authorization_failed
+        message = apis.transactions.refuse(key, "FindCoordinator", ctx.client_id, ctx.peer)
+    else:
+        code, message = ErrorCode.invalid_request, f"unknown coordinator key type {key_type}"
+    return {"error_code": code, "error_message": message, "node_id": -1, "host": "", "port": -1}
+
+
 @api(10, "FindCoordinator", 0, 4)
 def handle_find_coordinator(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
-    host, port = apis.config.advertised
-    node = apis.config.node_id
     key_type = getattr(req, "key_type", KEY_TYPE_GROUP)
-    code, message = (0, None) if key_type == KEY_TYPE_GROUP else (INVALID_REQUEST, "only group coordinators")
     if ctx.api_version >= 4:
-        coords = [
-            {
-                "key": k,
-                "node_id": node if not code else -1,
-                "host": host if not code else "",
-                "port": port if not code else -1,
-                "error_code": code,
-                "error_message": message,
-            }
-            for k in req.coordinator_keys
-        ]
+        coords = [{"key": k, **_coordinator(apis, ctx, key_type, k)} for k in req.coordinator_keys]
         return encode_response_body(10, ctx.api_version, {"throttle_time": 0, "coordinators": coords})
     return encode_response_body(
-        10,
-        ctx.api_version,
-        {
-            "throttle_time": 0,
-            "error_code": code,
-            "error_message": message,
-            "node_id": node if not code else -1,
-            "host": host if not code else "",
-            "port": port if not code else -1,
-        },
+        10, ctx.api_version, {"throttle_time": 0, **_coordinator(apis, ctx, key_type, req.key)}
     )
 
 
@@ -123,7 +121,7 @@ def handle_leave_group(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
             for (mid, code), m in zip(results, req.members, strict=True)
         ]
         return encode_response_body(
-            13, ctx.api_version, {"throttle_time": 0, "error_code": 0, "members": members}
+            13, ctx.api_version, {"throttle_time": 0, "error_code": ErrorCode.none, "members": members}
         )
     ((_, code),) = apis.groups.leave(req.group_id, [req.member_id])
     return encode_response_body(13, ctx.api_version, {"throttle_time": 0, "error_code": code})
@@ -173,7 +171,7 @@ def _fetch_group(apis: KafkaApis, group_id: str, topics: Any) -> list[dict[str, 
                 "committed_offset": om.offset if om else -1,
                 "committed_leader_epoch": om.leader_epoch if om else -1,
                 "metadata": om.metadata if om else "",
-                "error_code": 0,
+                "error_code": ErrorCode.none,
             }
         )
     return [{"name": n, "partitions": ps} for n, ps in out.items()]
@@ -183,14 +181,22 @@ def _fetch_group(apis: KafkaApis, group_id: str, topics: Any) -> list[dict[str, 
 def handle_offset_fetch(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     if ctx.api_version >= 8:
         groups = [
-            {"group_id": g.group_id, "topics": _fetch_group(apis, g.group_id, g.topics), "error_code": 0}
+            {
+                "group_id": g.group_id,
+                "topics": _fetch_group(apis, g.group_id, g.topics),
+                "error_code": ErrorCode.none,
+            }
             for g in req.groups
         ]
         return encode_response_body(9, ctx.api_version, {"throttle_time": 0, "groups": groups})
     return encode_response_body(
         9,
         ctx.api_version,
-        {"throttle_time": 0, "topics": _fetch_group(apis, req.group_id, req.topics), "error_code": 0},
+        {
+            "throttle_time": 0,
+            "topics": _fetch_group(apis, req.group_id, req.topics),
+            "error_code": ErrorCode.none,
+        },
     )
 
 
@@ -207,7 +213,7 @@ def handle_list_groups(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     return encode_response_body(
         16,
         ctx.api_version,
-        {"throttle_time": 0, "error_code": 0, "groups": apis.groups.list_groups(states or None)},
+        {"throttle_time": 0, "error_code": ErrorCode.none, "groups": apis.groups.list_groups(states or None)},
     )
 
 
@@ -215,6 +221,3 @@ def handle_list_groups(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
 def handle_delete_groups(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     results = [{"group_id": g, "error_code": apis.groups.delete_group(g)} for g in req.groups_names]
     return encode_response_body(42, ctx.api_version, {"throttle_time": 0, "results": results})
-
-
-__all__ = ["COORDINATOR_NOT_AVAILABLE"]

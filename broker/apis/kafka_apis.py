@@ -20,6 +20,7 @@ from broker.groups.coordinator import CoordinatorConfig, GroupCoordinator
 from broker.log.manager import LogManager
 from broker.producer_ids import ProducerIdAllocator
 from broker.protocol.wire import Reader, pack_i32
+from broker.transactions import TransactionRefusals
 from broker.watch import AppendWatch
 from kafka_common.codec import ProtocolError, decode_request_body, request_class
 
@@ -67,6 +68,7 @@ class KafkaApis:
         self.flusher = flusher
         self.watch = AppendWatch()
         self.producer_ids = ProducerIdAllocator(config.data_dir)
+        self.transactions = TransactionRefusals()
         self.cluster_id = cluster_id
         self.started_ms = int(time.time() * 1000)
 

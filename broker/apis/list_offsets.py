@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import api
 from kafka_common.codec import encode_response_body
 
-UNKNOWN_TOPIC_OR_PARTITION = 3
 LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
 
 
@@ -21,14 +22,14 @@ def handle_list_offsets(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes
         for p in t.partitions:
             res: dict[str, Any] = {
                 "partition_index": p.partition_index,
-                "error_code": 0,
+                "error_code": ErrorCode.none,
                 "timestamp": -1,
                 "offset": -1,
                 "leader_epoch": 0,
             }
             parts.append(res)
             if info is None or not 0 <= p.partition_index < len(info.partitions):
-                res["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+                res["error_code"] = ErrorCode.unknown_topic_or_partition
                 res["leader_epoch"] = -1
                 continue
             plog = info.partitions[p.partition_index]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import api
 from broker.log.errors import InvalidTopicError, TopicExistsError
@@ -13,20 +15,17 @@ from kafka_common.codec import encode_response_body
 
 log = logging.getLogger("broker.apis")
 
-UNKNOWN_TOPIC_OR_PARTITION = 3
-INVALID_TOPIC_EXCEPTION = 17
-
 
 def topic_metadata(apis: KafkaApis, info: TopicInfo) -> dict[str, Any]:
     node = apis.config.node_id
     return {
-        "error_code": 0,
+        "error_code": ErrorCode.none,
         "name": info.name,
         "topic_id": info.topic_id,
         "is_internal": info.name.startswith("__"),
         "partitions": [
             {
-                "error_code": 0,
+                "error_code": ErrorCode.none,
                 "partition_index": p,
                 "leader_id": node,
                 "leader_epoch": 0,
@@ -71,10 +70,10 @@ def handle_metadata(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
                 try:
                     info = auto_create(apis, name)
                 except InvalidTopicError:
-                    topics.append(_error_topic(name, INVALID_TOPIC_EXCEPTION))
+                    topics.append(_error_topic(name, ErrorCode.invalid_topic_exception))
                     continue
             if info is None:
-                topics.append(_error_topic(name, UNKNOWN_TOPIC_OR_PARTITION))
+                topics.append(_error_topic(name, ErrorCode.unknown_topic_or_partition))
             else:
                 topics.append(topic_metadata(apis, info))
     return encode_response_body(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
+from kio.schema.errors import ErrorCode
+
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import Body, Result, api
 from broker.log.errors import InvalidRecordError, KafkaStorageError
@@ -17,11 +19,6 @@ from broker.log.partition_log import PartitionLog
 from broker.protocol import produce as codec
 
 log = logging.getLogger("broker.apis")
-
-UNKNOWN_TOPIC_OR_PARTITION = 3
-CORRUPT_MESSAGE = 2
-INVALID_REQUIRED_ACKS = 21
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 
 
 @api(0, "Produce", codec.MIN_VERSION, codec.MAX_VERSION, decode="raw")
@@ -41,13 +38,13 @@ def handle_produce(apis: KafkaApis, ctx: RequestContext, raw: tuple[memoryview, 
                 info.partitions[p.index] if info is not None and 0 <= p.index < len(info.partitions) else None
             )
             if not acks_ok:
-                res.error_code = INVALID_REQUIRED_ACKS
+                res.error_code = ErrorCode.invalid_required_acks
             elif req.transactional_id is not None:
-                res.error_code = TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                res.error_code = ErrorCode.transactional_id_authorization_failed
             elif plog is None:
-                res.error_code = UNKNOWN_TOPIC_OR_PARTITION
+                res.error_code = ErrorCode.unknown_topic_or_partition
             elif p.records is None:
-                res.error_code = CORRUPT_MESSAGE
+                res.error_code = ErrorCode.corrupt_message
             else:
                 try:
                     appended = plog.append(p.records, now_ms=now_ms)

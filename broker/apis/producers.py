@@ -1,26 +1,27 @@
-"""InitProducerId (22): producer ids for idempotent producers (transactions are not supported)."""
+"""InitProducerId (22): producer ids for idempotent producers (transactions are not supported yet:
+a transactional id is refused, see :mod:`broker.transactions`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import api
 from kafka_common.codec import encode_response_body
-
-INVALID_REQUEST = 42
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 
 
 @api(22, "InitProducerId", 0, 4)
 def handle_init_producer_id(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     if req.transactional_id is not None:
+        apis.transactions.refuse(req.transactional_id, "InitProducerId", ctx.client_id, ctx.peer)
         return encode_response_body(
             22,
             ctx.api_version,
             {
                 "throttle_time": 0,
-                "error_code": TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                "error_code": ErrorCode.transactional_id_authorization_failed,
                 "producer_id": -1,
                 "producer_epoch": -1,
             },
@@ -34,5 +35,10 @@ def handle_init_producer_id(apis: KafkaApis, ctx: RequestContext, req: Any) -> b
     return encode_response_body(
         22,
         ctx.api_version,
-        {"throttle_time": 0, "error_code": 0, "producer_id": new_pid, "producer_epoch": new_epoch},
+        {
+            "throttle_time": 0,
+            "error_code": ErrorCode.none,
+            "producer_id": new_pid,
+            "producer_epoch": new_epoch,
+        },
     )

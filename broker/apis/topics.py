@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from broker.apis.kafka_apis import KafkaApis, RequestContext
 from broker.apis.registry import api
 from broker.log.config import LogConfig
@@ -13,9 +15,6 @@ from kafka_common.codec import encode_response_body
 
 log = logging.getLogger("broker.apis")
 
-UNKNOWN_TOPIC_OR_PARTITION = 3
-INVALID_REPLICATION_FACTOR = 38
-INVALID_REQUEST = 42
 RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
 SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER, SOURCE_DEFAULT = 1, 4, 5
 
@@ -48,7 +47,7 @@ def handle_create_topics(apis: KafkaApis, ctx: RequestContext, req: Any) -> byte
         res: dict[str, Any] = {
             "name": t.name,
             "topic_id": None,
-            "error_code": 0,
+            "error_code": ErrorCode.none,
             "error_message": None,
             "num_partitions": -1,
             "replication_factor": -1,
@@ -59,7 +58,7 @@ def handle_create_topics(apis: KafkaApis, ctx: RequestContext, req: Any) -> byte
         if t.assignments:
             num = len(t.assignments)
         if t.replication_factor not in (-1, 1) and not t.assignments:
-            res["error_code"] = INVALID_REPLICATION_FACTOR
+            res["error_code"] = ErrorCode.invalid_replication_factor
             res["error_message"] = (
                 f"Replication factor: {t.replication_factor} larger than available brokers: 1."
             )
@@ -91,7 +90,12 @@ def handle_delete_topics(apis: KafkaApis, ctx: RequestContext, req: Any) -> byte
     for name, topic_id in wanted:
         if name is None and topic_id is not None:
             name = next((i.name for i in apis.logs.topics().values() if i.topic_id == topic_id), None)
-        res: dict[str, Any] = {"name": name, "topic_id": topic_id, "error_code": 0, "error_message": None}
+        res: dict[str, Any] = {
+            "name": name,
+            "topic_id": topic_id,
+            "error_code": ErrorCode.none,
+            "error_message": None,
+        }
         responses.append(res)
         try:
             if name is None:
@@ -112,7 +116,7 @@ def handle_delete_topics(apis: KafkaApis, ctx: RequestContext, req: Any) -> byte
 def handle_create_partitions(apis: KafkaApis, ctx: RequestContext, req: Any) -> bytes:
     results = []
     for t in req.topics:
-        res: dict[str, Any] = {"name": t.name, "error_code": 0, "error_message": None}
+        res: dict[str, Any] = {"name": t.name, "error_code": ErrorCode.none, "error_message": None}
         results.append(res)
         try:
             if req.validate_only:
@@ -131,7 +135,7 @@ def handle_describe_configs(apis: KafkaApis, ctx: RequestContext, req: Any) -> b
     results = []
     for r in req.resources:
         res: dict[str, Any] = {
-            "error_code": 0,
+            "error_code": ErrorCode.none,
             "error_message": None,
             "resource_type": r.resource_type,
             "resource_name": r.resource_name,
@@ -141,7 +145,7 @@ def handle_describe_configs(apis: KafkaApis, ctx: RequestContext, req: Any) -> b
         if r.resource_type == RESOURCE_TOPIC:
             info = apis.logs.get(r.resource_name)
             if info is None:
-                res["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+                res["error_code"] = ErrorCode.unknown_topic_or_partition
                 res["error_message"] = f"topic {r.resource_name} does not exist"
                 continue
             entries = _config_entries(info.config, info.overrides)
@@ -161,7 +165,7 @@ def handle_describe_configs(apis: KafkaApis, ctx: RequestContext, req: Any) -> b
                 for k, v in sorted(apis.config.properties.items())
             ]
         else:
-            res["error_code"] = INVALID_REQUEST
+            res["error_code"] = ErrorCode.invalid_request
             res["error_message"] = f"unsupported resource type {r.resource_type}"
             continue
         if r.configuration_keys is not None:

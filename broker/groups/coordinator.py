@@ -22,23 +22,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kio.schema.errors import ErrorCode
+
 from broker.groups.state import Group, GroupState, Member, OffsetAndMetadata
 
 log = logging.getLogger("broker.groups")
-
-NONE = 0
-ILLEGAL_GENERATION = 22
-INCONSISTENT_GROUP_PROTOCOL = 23
-INVALID_GROUP_ID = 24
-UNKNOWN_MEMBER_ID = 25
-INVALID_SESSION_TIMEOUT = 26
-REBALANCE_IN_PROGRESS = 27
-INVALID_COMMIT_OFFSET_SIZE = 28
-GROUP_ID_NOT_FOUND = 69
-NON_EMPTY_GROUP = 68
-MEMBER_ID_REQUIRED = 79
-FENCED_INSTANCE_ID = 82
-UNKNOWN_TOPIC_OR_PARTITION = 3
 
 
 class GroupStore(Protocol):
@@ -119,7 +107,7 @@ class GroupCoordinator:
             member.expiry.cancel()
         for fut in (member.join_future, member.sync_future):
             if fut is not None and not fut.done():
-                fut.set_result({"error_code": UNKNOWN_MEMBER_ID})
+                fut.set_result({"error_code": ErrorCode.unknown_member_id})
         if group.leader_id == member.member_id:
             group.leader_id = next(iter(group.members), None)
         if group.state in (GroupState.STABLE, GroupState.COMPLETING_REBALANCE):
@@ -131,7 +119,7 @@ class GroupCoordinator:
         if group.state == GroupState.COMPLETING_REBALANCE:
             for m in group.members.values():  # members waiting in SyncGroup must rejoin
                 if m.sync_future is not None and not m.sync_future.done():
-                    m.sync_future.set_result({"error_code": REBALANCE_IN_PROGRESS})
+                    m.sync_future.set_result({"error_code": ErrorCode.rebalance_in_progress})
         if group.rebalance_timer is not None:
             group.rebalance_timer.cancel()
         was_empty = group.state == GroupState.EMPTY
@@ -205,7 +193,7 @@ class GroupCoordinator:
         ]
         for m in group.members.values():
             resp = {
-                "error_code": NONE,
+                "error_code": ErrorCode.none,
                 "generation_id": group.generation_id,
                 "protocol_type": group.protocol_type,
                 "protocol_name": group.protocol_name,
@@ -240,22 +228,22 @@ class GroupCoordinator:
     ) -> dict[str, Any]:
         """JoinGroup: returns the response fields (``error_code``, ``generation_id``, ``members`` ...)."""
         if not group_id:
-            return {"error_code": INVALID_GROUP_ID, "member_id": member_id}
+            return {"error_code": ErrorCode.invalid_group_id, "member_id": member_id}
         if not self.config.min_session_timeout_ms <= session_timeout_ms <= self.config.max_session_timeout_ms:
-            return {"error_code": INVALID_SESSION_TIMEOUT, "member_id": member_id}
+            return {"error_code": ErrorCode.invalid_session_timeout, "member_id": member_id}
         group = self.group(group_id, create=True)
         assert group is not None
         if group.state == GroupState.DEAD:
             group = self.groups[group_id] = Group(group_id)
         if not group.supports(protocol_type, protocols):
-            return {"error_code": INCONSISTENT_GROUP_PROTOCOL, "member_id": member_id}
+            return {"error_code": ErrorCode.inconsistent_group_protocol, "member_id": member_id}
         if rebalance_timeout_ms < 0:
             rebalance_timeout_ms = session_timeout_ms
         new_static = False
         if group_instance_id is not None:
             known = group.static_members.get(group_instance_id)
             if member_id and known is not None and known != member_id:
-                return {"error_code": FENCED_INSTANCE_ID, "member_id": member_id}
+                return {"error_code": ErrorCode.fenced_instance_id, "member_id": member_id}
             if not member_id:
                 member_id = f"{group_instance_id}-{uuid.uuid4()}"
                 if known is not None and known in group.members:
@@ -280,12 +268,12 @@ class GroupCoordinator:
                     session_timeout_ms / 1000, self._expire_pending, group, new_id
                 )
                 group.pending_members[new_id] = handle
-                return {"error_code": MEMBER_ID_REQUIRED, "member_id": new_id}
+                return {"error_code": ErrorCode.member_id_required, "member_id": new_id}
             member_id = new_id
         elif member_id in group.pending_members:
             group.pending_members.pop(member_id).cancel()
         elif member_id not in group.members:
-            return {"error_code": UNKNOWN_MEMBER_ID, "member_id": member_id}
+            return {"error_code": ErrorCode.unknown_member_id, "member_id": member_id}
 
         member = group.members.get(member_id)
         fut: asyncio.Future[dict[str, Any]] = self._loop().create_future()
@@ -311,7 +299,9 @@ class GroupCoordinator:
             member.session_timeout_ms = session_timeout_ms
             member.rebalance_timeout_ms = rebalance_timeout_ms
             if member.join_future is not None and not member.join_future.done():
-                member.join_future.set_result({"error_code": REBALANCE_IN_PROGRESS, "member_id": member_id})
+                member.join_future.set_result(
+                    {"error_code": ErrorCode.rebalance_in_progress, "member_id": member_id}
+                )
             member.join_future = fut
             if (
                 group.state in (GroupState.STABLE, GroupState.COMPLETING_REBALANCE)
@@ -322,7 +312,7 @@ class GroupCoordinator:
                 self._schedule_expiry(group, member)
                 members: list[dict[str, Any]] = []
                 return {
-                    "error_code": NONE,
+                    "error_code": ErrorCode.none,
                     "generation_id": group.generation_id,
                     "protocol_type": group.protocol_type,
                     "protocol_name": group.protocol_name,
@@ -349,7 +339,7 @@ class GroupCoordinator:
         old_id = old.member_id
         for pending in (old.join_future, old.sync_future):
             if pending is not None and not pending.done():
-                pending.set_result({"error_code": FENCED_INSTANCE_ID, "member_id": old_id})
+                pending.set_result({"error_code": ErrorCode.fenced_instance_id, "member_id": old_id})
         old.join_future = old.sync_future = None
         del group.members[old_id]
         changed = old.protocols != protocols
@@ -376,7 +366,7 @@ class GroupCoordinator:
             self._schedule_expiry(group, old)
             self._persist_group(group)
             return {
-                "error_code": NONE,
+                "error_code": ErrorCode.none,
                 "generation_id": group.generation_id,
                 "protocol_type": group.protocol_type,
                 "protocol_name": group.protocol_name,
@@ -413,20 +403,24 @@ class GroupCoordinator:
     ) -> dict[str, Any]:
         group = self.groups.get(group_id)
         if group is not None and self._fenced(group, member_id, group_instance_id):
-            return {"error_code": FENCED_INSTANCE_ID}
+            return {"error_code": ErrorCode.fenced_instance_id}
         if group is None or member_id not in group.members:
-            return {"error_code": UNKNOWN_MEMBER_ID}
+            return {"error_code": ErrorCode.unknown_member_id}
         if generation_id != group.generation_id:
-            return {"error_code": ILLEGAL_GENERATION}
+            return {"error_code": ErrorCode.illegal_generation}
         if (protocol_type is not None and protocol_type != group.protocol_type) or (
             protocol_name is not None and protocol_name != group.protocol_name
         ):
-            return {"error_code": INCONSISTENT_GROUP_PROTOCOL}
+            return {"error_code": ErrorCode.inconsistent_group_protocol}
         member = group.members[member_id]
         self._schedule_expiry(group, member)
-        ok = {"error_code": NONE, "protocol_type": group.protocol_type, "protocol_name": group.protocol_name}
+        ok = {
+            "error_code": ErrorCode.none,
+            "protocol_type": group.protocol_type,
+            "protocol_name": group.protocol_name,
+        }
         if group.state == GroupState.PREPARING_REBALANCE:
-            return {"error_code": REBALANCE_IN_PROGRESS}
+            return {"error_code": ErrorCode.rebalance_in_progress}
         if group.state == GroupState.STABLE:
             return {**ok, "assignment": member.assignment}
         # CompletingRebalance
@@ -445,23 +439,23 @@ class GroupCoordinator:
 
     def heartbeat(
         self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None = None
-    ) -> int:
+    ) -> ErrorCode:
         group = self.groups.get(group_id)
         if group is not None and self._fenced(group, member_id, group_instance_id):
-            return FENCED_INSTANCE_ID
+            return ErrorCode.fenced_instance_id
         if group is None or member_id not in group.members:
-            return UNKNOWN_MEMBER_ID
+            return ErrorCode.unknown_member_id
         member = group.members[member_id]
         if generation_id != group.generation_id:
-            return ILLEGAL_GENERATION
+            return ErrorCode.illegal_generation
         self._schedule_expiry(group, member)
         if group.state == GroupState.PREPARING_REBALANCE:
-            return REBALANCE_IN_PROGRESS
-        return NONE
+            return ErrorCode.rebalance_in_progress
+        return ErrorCode.none
 
     def leave(
         self, group_id: str, member_ids: Iterable[str], instance_ids: Iterable[str | None] | None = None
-    ) -> list[tuple[str, int]]:
+    ) -> list[tuple[str, ErrorCode]]:
         """LeaveGroup: (member_id, error_code) per member; a static member may leave by instance id."""
         group = self.groups.get(group_id)
         results = []
@@ -474,20 +468,20 @@ class GroupCoordinator:
             if group is not None and instance is not None:
                 known = group.static_members.get(instance)
                 if mid and known is not None and known != mid:
-                    results.append((mid, FENCED_INSTANCE_ID))
+                    results.append((mid, ErrorCode.fenced_instance_id))
                     continue
                 mid = known or mid
             member = group.members.get(mid) if group is not None else None
             if group is None or member is None:
                 if group is not None and mid in group.pending_members:
                     group.pending_members.pop(mid).cancel()
-                    results.append((mid, NONE))
+                    results.append((mid, ErrorCode.none))
                 else:
-                    results.append((mid, UNKNOWN_MEMBER_ID))
+                    results.append((mid, ErrorCode.unknown_member_id))
                 continue
             log.info("group %s: member %s left", group_id, mid)
             self._remove_member(group, member, "LeaveGroup")
-            results.append((mid, NONE))
+            results.append((mid, ErrorCode.none))
         return results
 
     # -- offsets -------------------------------------------------------------------------------
@@ -499,38 +493,38 @@ class GroupCoordinator:
         member_id: str,
         offsets: dict[tuple[str, int], OffsetAndMetadata],
         group_instance_id: str | None = None,
-    ) -> tuple[dict[tuple[str, int], int], Awaitable[None] | None]:
+    ) -> tuple[dict[tuple[str, int], ErrorCode], Awaitable[None] | None]:
         """OffsetCommit: per-partition error codes, and an awaitable for durability (or None)."""
         if not group_id:
-            return dict.fromkeys(offsets, INVALID_GROUP_ID), None
+            return dict.fromkeys(offsets, ErrorCode.invalid_group_id), None
         group = self.groups.get(group_id)
-        code = NONE
+        code = ErrorCode.none
         if group is not None and member_id and self._fenced(group, member_id, group_instance_id):
-            code = FENCED_INSTANCE_ID
+            code = ErrorCode.fenced_instance_id
         elif generation_id < 0 and not member_id:
             if group is not None and group.members:
-                code = UNKNOWN_MEMBER_ID if group.state != GroupState.EMPTY else NONE
+                code = ErrorCode.unknown_member_id if group.state != GroupState.EMPTY else ErrorCode.none
         elif group is None or member_id not in group.members:
-            code = UNKNOWN_MEMBER_ID
+            code = ErrorCode.unknown_member_id
         elif generation_id != group.generation_id:
-            code = ILLEGAL_GENERATION
+            code = ErrorCode.illegal_generation
         elif group.state == GroupState.COMPLETING_REBALANCE:
             # As Kafka: commits are still accepted while preparing a rebalance (the heartbeat tells the
             # member to rejoin); between JoinGroup and SyncGroup they are refused.
-            code = REBALANCE_IN_PROGRESS
-        results: dict[tuple[str, int], int] = {}
+            code = ErrorCode.rebalance_in_progress
+        results: dict[tuple[str, int], ErrorCode] = {}
         accepted: dict[tuple[str, int], OffsetAndMetadata] = {}
         now_ms = int(time.time() * 1000)
         for tp, om in offsets.items():
-            if code != NONE:
+            if code != ErrorCode.none:
                 results[tp] = code
             elif self._topic_exists is not None and not self._topic_exists(*tp):
-                results[tp] = UNKNOWN_TOPIC_OR_PARTITION
+                results[tp] = ErrorCode.unknown_topic_or_partition
             else:
                 if om.commit_timestamp_ms < 0:
                     om.commit_timestamp_ms = now_ms
                 accepted[tp] = om
-                results[tp] = NONE
+                results[tp] = ErrorCode.none
         if not accepted:
             return results, None
         group = self.group(group_id, create=True)
@@ -556,7 +550,7 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         if group is None:
             return {
-                "error_code": NONE,
+                "error_code": ErrorCode.none,
                 "group_id": group_id,
                 "group_state": "Dead",
                 "protocol_type": "",
@@ -565,7 +559,7 @@ class GroupCoordinator:
                 "authorized_operations": -2147483648,
             }
         return {
-            "error_code": NONE,
+            "error_code": ErrorCode.none,
             "group_id": group_id,
             "group_state": group.state.value,
             "protocol_type": group.protocol_type or "",
@@ -598,18 +592,18 @@ class GroupCoordinator:
             if g.state != GroupState.DEAD and (not states or g.state.value in states)
         ]
 
-    def delete_group(self, group_id: str) -> int:
+    def delete_group(self, group_id: str) -> ErrorCode:
         group = self.groups.get(group_id)
         if group is None or group.state == GroupState.DEAD:
-            return GROUP_ID_NOT_FOUND
+            return ErrorCode.group_id_not_found
         if group.members or group.state != GroupState.EMPTY:
-            return NON_EMPTY_GROUP
+            return ErrorCode.non_empty_group
         if self.store is not None:
             self.store.delete_group(group)
         group.state = GroupState.DEAD
         del self.groups[group_id]
         log.info("group %s deleted", group_id)
-        return NONE
+        return ErrorCode.none
 
     def restore(
         self,

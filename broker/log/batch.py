@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from crc32c import crc32c
+from kio.schema.errors import ErrorCode
 
-from broker.log.errors import CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE, InvalidRecordError
+from broker.log.errors import InvalidRecordError
 
 BATCH_HEADER_SIZE = 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength: the bytes batchLength does not count
@@ -148,7 +149,7 @@ def validate_produce_records(
     mv = _as_bytes_view(buf)
     n = mv.nbytes
     if n == 0:
-        raise InvalidRecordError("Produce request contains no record batch", INVALID_RECORD)
+        raise InvalidRecordError("Produce request contains no record batch", ErrorCode.invalid_record)
     headers: list[BatchHeader] = []
     append = headers.append
     pos = 0
@@ -185,42 +186,49 @@ def _batch_error(mv: memoryview, pos: int, max_message_bytes: int) -> InvalidRec
         return InvalidRecordError(
             f"Truncated record batch at position {pos}: {n - pos} bytes left, "
             f"header needs {BATCH_HEADER_SIZE}",
-            CORRUPT_MESSAGE,
+            ErrorCode.corrupt_message,
         )
     (_base, blen, _ple, magic, crc, attrs, lod, _bts, _mts, pid, _pep, bseq, cnt) = _unpack_header(mv, pos)
     size = blen + LOG_OVERHEAD
     if magic != MAGIC_V2:
         return InvalidRecordError(
-            f"Record batch at position {pos} has magic {magic}; only magic 2 is accepted", INVALID_RECORD
+            f"Record batch at position {pos} has magic {magic}; only magic 2 is accepted",
+            ErrorCode.invalid_record,
         )
     if blen < MIN_BATCH_LENGTH:
         return InvalidRecordError(
-            f"Record batch at position {pos} has invalid length {blen}", CORRUPT_MESSAGE
+            f"Record batch at position {pos} has invalid length {blen}", ErrorCode.corrupt_message
         )
     if pos + size > n:
         return InvalidRecordError(
             f"Truncated record batch at position {pos}: length says {size} bytes, {n - pos} present",
-            CORRUPT_MESSAGE,
+            ErrorCode.corrupt_message,
         )
     if size > max_message_bytes:
         return InvalidRecordError(
-            f"Record batch of {size} bytes exceeds max.message.bytes {max_message_bytes}", MESSAGE_TOO_LARGE
+            f"Record batch of {size} bytes exceeds max.message.bytes {max_message_bytes}",
+            ErrorCode.message_too_large,
         )
     if crc32c(mv[pos + ATTRIBUTES_OFFSET : pos + size]) != crc:
-        return InvalidRecordError(f"Record batch at position {pos} fails its CRC check", CORRUPT_MESSAGE)
+        return InvalidRecordError(
+            f"Record batch at position {pos} fails its CRC check", ErrorCode.corrupt_message
+        )
     if cnt <= 0 or lod != cnt - 1:
         return InvalidRecordError(
-            f"Record batch at position {pos} has {cnt} records but lastOffsetDelta {lod}", INVALID_RECORD
+            f"Record batch at position {pos} has {cnt} records but lastOffsetDelta {lod}",
+            ErrorCode.invalid_record,
         )
     if attrs & COMPRESSION_MASK > COMPRESSION_ZSTD:
         return InvalidRecordError(
             f"Record batch at position {pos} uses unknown compression codec {attrs & COMPRESSION_MASK}",
-            INVALID_RECORD,
+            ErrorCode.invalid_record,
         )
     if attrs & CONTROL_MASK:
-        return InvalidRecordError("Clients are not allowed to write control records", INVALID_RECORD)
+        return InvalidRecordError(
+            "Clients are not allowed to write control records", ErrorCode.invalid_record
+        )
     return InvalidRecordError(
-        f"Invalid sequence number {bseq} in record batch with producer id {pid}", INVALID_RECORD
+        f"Invalid sequence number {bseq} in record batch with producer id {pid}", ErrorCode.invalid_record
     )
 
 

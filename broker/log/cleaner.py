@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from crc32c import crc32c
+from kio.schema.errors import ErrorCode
 
 from broker.log.batch import (
     ATTRIBUTES_OFFSET,
@@ -85,7 +86,7 @@ from broker.log.checkpoint import fsync_dir
 from broker.log.codec import Record, decode_records
 from broker.log.compression import compress
 from broker.log.config import LogConfig
-from broker.log.errors import CORRUPT_MESSAGE, InvalidConfigError, InvalidRecordError, KafkaStorageError
+from broker.log.errors import InvalidConfigError, InvalidRecordError, KafkaStorageError
 from broker.log.partition_log import CleaningSnapshot, PartitionLog
 from broker.log.recovery import SwapManifest
 from broker.log.segment import (
@@ -299,7 +300,7 @@ def _check_crc(batch: memoryview, name: str, base_offset: int) -> None:
     (crc,) = _U32.unpack_from(batch, CRC_OFFSET)
     if crc32c(batch[ATTRIBUTES_OFFSET:]) != crc:
         raise InvalidRecordError(
-            f"Batch at offset {base_offset} of {name} fails its CRC check", CORRUPT_MESSAGE
+            f"Batch at offset {base_offset} of {name} fails its CRC check", ErrorCode.corrupt_message
         )
 
 

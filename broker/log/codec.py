@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crc32c import crc32c
+from kio.schema.errors import ErrorCode
 
 from broker.log.batch import (
     ATTRIBUTES_OFFSET,
@@ -25,7 +26,7 @@ from broker.log.batch import (
     iter_batch_headers,
 )
 from broker.log.compression import compress, decompress
-from broker.log.errors import CORRUPT_MESSAGE, INVALID_RECORD, InvalidRecordError
+from broker.log.errors import InvalidRecordError
 
 _HEADER_NO_CRC = struct.Struct(">qiib")  # baseOffset, batchLength, partitionLeaderEpoch, magic
 _HEADER_AFTER_CRC = struct.Struct(">hiqqqhii")
@@ -55,7 +56,7 @@ def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
             break
         shift += 7
         if shift > 63:
-            raise InvalidRecordError("Varint is too long", CORRUPT_MESSAGE)
+            raise InvalidRecordError("Varint is too long", ErrorCode.corrupt_message)
     return (result >> 1) ^ -(result & 1), pos
 
 
@@ -65,7 +66,7 @@ def _read_bytes(buf: bytes, pos: int) -> tuple[bytes | None, int]:
         return None, pos
     end = pos + length
     if end > len(buf):
-        raise InvalidRecordError("Record field runs past the end of the batch", CORRUPT_MESSAGE)
+        raise InvalidRecordError("Record field runs past the end of the batch", ErrorCode.corrupt_message)
     return buf[pos:end], end
 
 
@@ -76,7 +77,7 @@ def decode_records(batch_bytes: bytes | bytearray | memoryview) -> list[Record]:
     """
     header = next(iter_batch_headers(batch_bytes), None)
     if header is None:
-        raise InvalidRecordError("Not a complete magic-v2 record batch", CORRUPT_MESSAGE)
+        raise InvalidRecordError("Not a complete magic-v2 record batch", ErrorCode.corrupt_message)
     body_view = memoryview(batch_bytes)[BATCH_HEADER_SIZE : header.size]
     codec = header.compression
     body = bytes(body_view) if codec == COMPRESSION_NONE else decompress(codec, body_view)
@@ -88,7 +89,9 @@ def decode_records(batch_bytes: bytes | bytearray | memoryview) -> list[Record]:
             length, pos = _read_varint(body, pos)
             end = pos + length
             if length < 0 or end > len(body):
-                raise InvalidRecordError("Record length runs past the end of the batch", CORRUPT_MESSAGE)
+                raise InvalidRecordError(
+                    "Record length runs past the end of the batch", ErrorCode.corrupt_message
+                )
             pos += 1  # attributes (unused)
             ts_delta, pos = _read_varint(body, pos)
             offset_delta, pos = _read_varint(body, pos)
@@ -100,16 +103,18 @@ def decode_records(batch_bytes: bytes | bytearray | memoryview) -> list[Record]:
                 hkey, pos = _read_bytes(body, pos)
                 hval, pos = _read_bytes(body, pos)
                 if hkey is None:
-                    raise InvalidRecordError("Record header with a null key", INVALID_RECORD)
+                    raise InvalidRecordError("Record header with a null key", ErrorCode.invalid_record)
                 headers.append((hkey.decode("utf-8"), hval))
             if pos != end:
-                raise InvalidRecordError("Record length does not match its content", CORRUPT_MESSAGE)
+                raise InvalidRecordError(
+                    "Record length does not match its content", ErrorCode.corrupt_message
+                )
             timestamp = header.max_timestamp if log_append_time else header.base_timestamp + ts_delta
             records.append(Record(header.base_offset + offset_delta, timestamp, key, value, headers))
     except IndexError as exc:
-        raise InvalidRecordError("Record runs past the end of the batch", CORRUPT_MESSAGE) from exc
+        raise InvalidRecordError("Record runs past the end of the batch", ErrorCode.corrupt_message) from exc
     except UnicodeDecodeError as exc:
-        raise InvalidRecordError("Record header key is not UTF-8", INVALID_RECORD) from exc
+        raise InvalidRecordError("Record header key is not UTF-8", ErrorCode.invalid_record) from exc
     return records
 
 

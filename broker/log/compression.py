@@ -14,6 +14,8 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from broker.log.batch import (
     COMPRESSION_GZIP,
     COMPRESSION_LZ4,
@@ -21,7 +23,7 @@ from broker.log.batch import (
     COMPRESSION_SNAPPY,
     COMPRESSION_ZSTD,
 )
-from broker.log.errors import INVALID_RECORD, InvalidRecordError
+from broker.log.errors import InvalidRecordError
 
 CODEC_NAMES = {
     COMPRESSION_NONE: "none",
@@ -47,7 +49,9 @@ def _module(name: str) -> ModuleType | None:
 
 def _unavailable(codec: int) -> InvalidRecordError:
     name = CODEC_NAMES.get(codec, str(codec))
-    return InvalidRecordError(f"Compression codec {name} is not available on this broker", INVALID_RECORD)
+    return InvalidRecordError(
+        f"Compression codec {name} is not available on this broker", ErrorCode.invalid_record
+    )
 
 
 def available_codecs() -> set[int]:
@@ -125,7 +129,9 @@ def decompress(codec: int, data: bytes | memoryview) -> bytes:
         raise
     except Exception as exc:
         name = CODEC_NAMES.get(codec, str(codec))
-        raise InvalidRecordError(f"Cannot decompress {name} record batch: {exc}", INVALID_RECORD) from exc
+        raise InvalidRecordError(
+            f"Cannot decompress {name} record batch: {exc}", ErrorCode.invalid_record
+        ) from exc
 
 
 def _xerial_decompress(raw: bytes, decompress_fn: Any) -> bytes:
@@ -133,11 +139,11 @@ def _xerial_decompress(raw: bytes, decompress_fn: Any) -> bytes:
     out: list[bytes] = []
     while pos < len(raw):
         if len(raw) - pos < 4:
-            raise InvalidRecordError("Truncated xerial snappy block", INVALID_RECORD)
+            raise InvalidRecordError("Truncated xerial snappy block", ErrorCode.invalid_record)
         (length,) = _I32.unpack_from(raw, pos)
         pos += 4
         if length < 0 or pos + length > len(raw):
-            raise InvalidRecordError("Truncated xerial snappy block", INVALID_RECORD)
+            raise InvalidRecordError("Truncated xerial snappy block", ErrorCode.invalid_record)
         out.append(bytes(decompress_fn(raw[pos : pos + length])))
         pos += length
     return b"".join(out)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crc32c import crc32c
+from kio.schema.errors import ErrorCode
 
 from broker.log.batch import (
     ATTRIBUTES_OFFSET,
@@ -50,8 +51,8 @@ from broker.log.batch import (
 from broker.log.checkpoint import PartitionCheckpoint, fsync_dir
 from broker.log.codec import decode_records
 from broker.log.config import LogConfig
-from broker.log.errors import INVALID_RECORD, InvalidRecordError, KafkaStorageError, OffsetOutOfRangeError
-from broker.log.producer_state import DUPLICATE_SEQUENCE_NUMBER, ProducerStateTable
+from broker.log.errors import InvalidRecordError, KafkaStorageError, OffsetOutOfRangeError
+from broker.log.producer_state import ProducerStateTable
 from broker.log.recovery import (
     SWAP_MANIFEST_FILE,
     SwapManifest,
@@ -392,7 +393,7 @@ class PartitionLog:
                 if record.key is None:
                     raise InvalidRecordError(
                         f"Compacted topic cannot accept message without key in topic partition {self.name}",
-                        INVALID_RECORD,
+                        ErrorCode.invalid_record,
                     )
 
     def _check_producer(self, headers: list[BatchHeader]) -> AppendInfo | None:
@@ -402,7 +403,7 @@ class PartitionLog:
             return None
         if any(o is None for o in originals):
             raise InvalidRecordError(
-                "a produce request mixes new and duplicate batches", DUPLICATE_SEQUENCE_NUMBER
+                "a produce request mixes new and duplicate batches", ErrorCode.duplicate_sequence_number
             )
         first, last = originals[0], originals[-1]
         assert first is not None and last is not None

@@ -14,12 +14,11 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from kio.schema.errors import ErrorCode
+
 from broker.log.batch import BatchHeader
 from broker.log.errors import InvalidRecordError
 
-OUT_OF_ORDER_SEQUENCE_NUMBER = 45
-DUPLICATE_SEQUENCE_NUMBER = 46
-INVALID_PRODUCER_EPOCH = 47
 NO_PRODUCER_ID = -1
 MAX_CACHED_BATCHES = 5
 INT32_MAX = 2**31 - 1
@@ -63,7 +62,7 @@ class ProducerStateTable:
             raise InvalidRecordError(
                 f"producer {header.producer_id} epoch {header.producer_epoch} is fenced by epoch "
                 f"{entry.epoch}",
-                INVALID_PRODUCER_EPOCH,
+                ErrorCode.invalid_producer_epoch,
             )
         if header.producer_epoch > entry.epoch:
             if header.base_sequence != 0:
@@ -71,7 +70,7 @@ class ProducerStateTable:
                     f"producer {header.producer_id} new epoch {header.producer_epoch} must start at "
                     f"sequence 0, "
                     f"got {header.base_sequence}",
-                    OUT_OF_ORDER_SEQUENCE_NUMBER,
+                    ErrorCode.out_of_order_sequence_number,
                 )
             return None
         last = last_sequence(header)
@@ -85,7 +84,7 @@ class ProducerStateTable:
                 raise InvalidRecordError(
                     f"out of order sequence for producer {header.producer_id}: expected {expected}, "
                     f"got {header.base_sequence}",
-                    OUT_OF_ORDER_SEQUENCE_NUMBER,
+                    ErrorCode.out_of_order_sequence_number,
                 )
         return None
 

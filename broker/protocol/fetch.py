@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kio.schema.errors import ErrorCode
+
 from broker.protocol.wire import Reader, pack_i16, pack_i32, pack_i64, pack_string
 
 MIN_VERSION = 4
@@ -43,7 +45,7 @@ class FetchRequest:
 @dataclass(slots=True)
 class PartitionData:
     index: int
-    error_code: int = 0
+    error_code: ErrorCode = ErrorCode.none
     high_watermark: int = -1
     last_stable_offset: int = -1
     log_start_offset: int = -1
@@ -91,7 +93,7 @@ def decode_fetch(buf: memoryview, pos: int, version: int) -> FetchRequest:
 
 
 def encode_fetch_response(
-    version: int, topics: list[tuple[str, list[PartitionData]]], error_code: int = 0
+    version: int, topics: list[tuple[str, list[PartitionData]]], error_code: ErrorCode = ErrorCode.none
 ) -> list[bytes]:
     """Encode a Fetch response body as buffers to be written in order (record bytes not copied)."""
     head = [pack_i32(0)]  # throttle_time_ms

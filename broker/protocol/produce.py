@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kio.schema.errors import ErrorCode
+
 from broker.protocol.wire import Reader, pack_i16, pack_i32, pack_i64, pack_string
 
 MIN_VERSION = 3
@@ -33,7 +35,7 @@ class ProduceRequest:
 @dataclass(slots=True)
 class PartitionResult:
     index: int
-    error_code: int = 0
+    error_code: ErrorCode = ErrorCode.none
     base_offset: int = -1
     log_append_time_ms: int = -1
     log_start_offset: int = -1

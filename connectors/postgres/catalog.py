@@ -1,15 +1,16 @@
 """Catalog queries and pre-flight checks over a regular psycopg connection.
 
-Used by the connector (``start``/``validate``: can we connect, is ``wal_level`` logical, do the listed
-tables exist) and by the task (table columns, primary keys, types, the publication, the slot). Every
-failure becomes a :class:`~connect.api.errors.ConnectException` whose message says what to fix; no
-message contains the password.
+Used by the connector (``validate``: can we connect, is ``wal_level`` logical; ``start``: that, and do
+the listed tables exist, is the slot ours) and by the task (table columns, primary keys, types, the
+publication, the slot). Every failure becomes a :class:`~connect.api.errors.ConnectException` (or,
+in ``validate``, a message on the config key to fix) that says what to fix; no message contains the
+password.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -26,38 +27,59 @@ def _where(settings: Settings) -> str:
     return f"{settings.hostname}:{settings.port}"
 
 
-def explain_connect_error(settings: Settings, exc: psycopg.Error) -> ConnectException:
-    """A message that says what to fix for a failed connection attempt."""
+@dataclass(frozen=True)
+class ConnectProblem:
+    """Why a connection attempt failed: what to fix, and the config keys it is about."""
+
+    message: str
+    keys: tuple[str, ...]
+
+
+def diagnose_connect_error(settings: Settings, exc: psycopg.Error) -> ConnectProblem:
+    """A message that says what to fix for a failed connection attempt, and the keys to fix."""
     text = str(exc).strip()
     where = _where(settings)
     lowered = text.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
-        return ConnectException(
+        return ConnectProblem(
             f"PostgreSQL at {where} rejected the credentials of user '{settings.user}' (password "
-            "authentication failed): check database.user and database.password"
+            "authentication failed): check database.user and database.password",
+            ("database.password",),
         )
     if "database" in lowered and "does not exist" in lowered:
-        return ConnectException(
-            f"database '{settings.dbname}' does not exist on PostgreSQL at {where}: check database.dbname"
+        return ConnectProblem(
+            f"database '{settings.dbname}' does not exist on PostgreSQL at {where}: check database.dbname",
+            ("database.dbname",),
         )
     if "role" in lowered and "does not exist" in lowered:
-        return ConnectException(
-            f"user '{settings.user}' does not exist on PostgreSQL at {where}: check database.user"
+        return ConnectProblem(
+            f"user '{settings.user}' does not exist on PostgreSQL at {where}: check database.user",
+            ("database.user",),
         )
     if "replication" in lowered and (
         "permission" in lowered or "must be superuser" in lowered or "pg_hba" in lowered
     ):
-        return ConnectException(
+        return ConnectProblem(
             f"user '{settings.user}' may not open a replication connection to PostgreSQL at {where}: "
             f"ALTER ROLE {settings.user} WITH REPLICATION (and allow replication in pg_hba.conf). "
-            f"Server said: {text}"
+            f"Server said: {text}",
+            ("database.user",),
         )
-    if "refused" in lowered or "could not translate host name" in lowered or "timeout" in lowered:
-        return ConnectException(
+    unresolved = "could not translate host name" in lowered
+    if unresolved or "refused" in lowered or "timeout" in lowered:
+        return ConnectProblem(
             f"cannot reach PostgreSQL at {where}: {text}. Check database.hostname and database.port, and "
-            "that the server is running"
+            "that the server is running",
+            ("database.hostname",) if unresolved else ("database.hostname", "database.port"),
         )
-    return ConnectException(f"cannot connect to PostgreSQL at {where} as '{settings.user}': {text}")
+    return ConnectProblem(
+        f"cannot connect to PostgreSQL at {where} as '{settings.user}': {text}", ("database.hostname",)
+    )
+
+
+def explain_connect_error(settings: Settings, exc: psycopg.Error) -> ConnectException:
+    """:func:`diagnose_connect_error` as the exception the connector and task raise."""
+    return ConnectException(diagnose_connect_error(settings, exc).message)
 
 
 def connect(settings: Settings, replication: bool = False) -> psycopg.Connection[Any]:
@@ -77,6 +99,35 @@ def check_wal_level(conn: psycopg.Connection[Any], settings: Settings) -> None:
             "wal_level=logical: set wal_level = logical in postgresql.conf (or run ALTER SYSTEM SET "
             "wal_level = logical) and restart PostgreSQL"
         )
+
+
+VALIDATE_TIMEOUT_S = 5.0  # validate() waits at most this long for the server (or database.connect.timeout.ms)
+
+
+def check_connection(settings: Settings) -> list[tuple[str, str]]:
+    """What ``validate()`` reports about the database: ``(config key, message)`` per problem, none if
+    PostgreSQL accepts the connection and runs with ``wal_level=logical``. Waits at most
+    :data:`VALIDATE_TIMEOUT_S`; no message contains the password."""
+    quick = replace(settings, connect_timeout_s=min(settings.connect_timeout_s, VALIDATE_TIMEOUT_S))
+    try:
+        conn = psycopg.connect(autocommit=True, **quick.conninfo())
+    except psycopg.Error as exc:
+        problem = diagnose_connect_error(quick, exc)
+        return [(key, _without_password(problem.message, settings)) for key in problem.keys]
+    try:
+        check_wal_level(conn, settings)
+    except ConnectException as exc:
+        return [("database.hostname", str(exc))]
+    except psycopg.Error as exc:
+        message = f"cannot query PostgreSQL at {_where(settings)}: {str(exc).strip()}"
+        return [("database.hostname", _without_password(message, settings))]
+    finally:
+        conn.close()
+    return []
+
+
+def _without_password(message: str, settings: Settings) -> str:
+    return message.replace(settings.password, "[hidden]") if settings.password else message
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,16 @@ def _topic_prefix(name: str, value: Any) -> None:
         raise ConfigException(name, value, "topic names may contain only letters, digits, '.', '_' and '-'")
 
 
+# The keys that decide where and how to connect (what ``validate()`` tries, see connector.py).
+CONNECTION_KEYS = (
+    "database.hostname",
+    "database.port",
+    "database.user",
+    "database.password",
+    "database.dbname",
+    "database.connect.timeout.ms",
+)
+
 CONFIG = (
     ConfigDef()
     .define(

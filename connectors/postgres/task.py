@@ -17,6 +17,11 @@ The confirmed position of the slot (``confirmed_flush_lsn``) moves only in :meth
 of the offset the runtime has committed (read back through the offset storage reader), i.e. after the
 broker acknowledged those records: WAL is retained until delivered, and a crash loses nothing.
 
+This module is the ``SourceTask`` lifecycle: start-up (slot, publication, snapshot or stream), polling
+with reconnects, heartbeats, progress and offset commits. What the replication stream's messages
+become (records, transaction boundaries, the relation cache, dropping replays) is
+:mod:`connectors.postgres.dispatch`.
+
 Threading: ``start``, ``poll``, ``commit`` and ``commit_record`` run on the task thread; ``stop()`` may
 come from another thread: it sets a flag and closes the connections only if no ``poll()`` holds the
 lock (else ``poll()`` closes them on its way out).
@@ -25,7 +30,6 @@ lock (else ``poll()`` closes them on its way out).
 from __future__ import annotations
 
 import logging
-import struct
 import threading
 import time
 from collections.abc import Mapping
@@ -38,24 +42,11 @@ from connect.api.errors import ConnectException
 from connect.api.records import SourceRecord
 from connect.api.task import SourceTask
 from connectors.postgres import catalog
-from connectors.postgres.catalog import ColumnInfo, TableRef, TypeCache
+from connectors.postgres.catalog import TableRef, TypeCache
 from connectors.postgres.config import Settings, parse_settings
-from connectors.postgres.events import Column, EventFactory, TableModel
-from connectors.postgres.pgoutput import (
-    PG_EPOCH_US,
-    Begin,
-    Commit,
-    Delete,
-    Insert,
-    Relation,
-    Truncate,
-    TypeMsg,
-    Update,
-    decode,
-    lsn_to_str,
-    read_tuple,
-    str_to_lsn,
-)
+from connectors.postgres.dispatch import StreamDispatcher
+from connectors.postgres.events import EventFactory
+from connectors.postgres.pgoutput import lsn_to_str, str_to_lsn
 from connectors.postgres.replication import ReplicationStream
 from connectors.postgres.snapshot import SnapshotReader
 
@@ -65,8 +56,6 @@ VERSION: Final = "0.1.0"
 RECONNECT_BACKOFF_MAX_S: Final = 5.0
 STATS_INTERVAL_S: Final = 30.0
 PROGRESS_INTERVAL_S: Final = 1.0  # streaming progress reports (the snapshot reports every batch)
-_RELID: Final = struct.Struct(">I")
-_LSN: Final = struct.Struct(">Q")
 
 HEARTBEAT_KEY_SCHEMA: Final = (
     SchemaBuilder.struct()
@@ -82,19 +71,6 @@ HEARTBEAT_VALUE_SCHEMA: Final = (
 )
 
 
-class _Tx:
-    __slots__ = ("commit_ts_ms", "event", "lsn", "sequence_prefix", "skip_through", "ts_usec", "xid")
-
-    def __init__(self, begin: Begin, skip_through: int) -> None:
-        self.lsn = begin.final_lsn
-        self.xid = begin.xid
-        self.ts_usec = begin.commit_ts + PG_EPOCH_US
-        self.commit_ts_ms = self.ts_usec // 1000
-        self.event = 0
-        self.skip_through = skip_through  # records 1..skip_through of this transaction were emitted before
-        self.sequence_prefix = ""
-
-
 class PostgresSourceTask(SourceTask):
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -104,15 +80,9 @@ class PostgresSourceTask(SourceTask):
         self._stream: ReplicationStream | None = None
         self._snapshot: SnapshotReader | None = None
         self._events: EventFactory | None = None
-        self._types: TypeCache | None = None
-        self._models: dict[int, TableModel | None] = {}
-        self._relations: dict[int, Relation] = {}
-        self._tx: _Tx | None = None
-        self._resume_lsn = 0  # drop transactions committed before this position...
-        self._resume_event = 0  # ...and these first records of the one committed at it
+        self._changes: StreamDispatcher | None = None  # pgoutput messages -> records
         self._start_lsn = 0
         self._committed_lsn = 0
-        self._last_commit_end = 0
         self._server_wal_end = 0
         self._stream_only_after_snapshot = True
         self._idle = False
@@ -120,14 +90,12 @@ class PostgresSourceTask(SourceTask):
         self._next_heartbeat = 0.0
         self._reconnect_at = 0.0
         self._backoff = 0.5
-        self._last_commit_lsn_str = "0"
         self._snapshot_offset: Mapping[str, Any] | None = None  # of the last snapshot record emitted
         self._snapshot_pending = False  # a snapshot interrupted by a lost connection, to be resumed
         self._stats_events = 0
         self._stats_logged = (0, 0.0)
         self._next_stats = 0.0
         self._started = False
-        self._now_ms = 0
         self._next_progress = 0.0
         self._progress_mark = (0, 0.0)  # (events streamed, monotonic time) at the last streaming report
         self._snapshot_summary: dict[str, Any] = {}  # of the snapshot this run took, for streaming reports
@@ -148,7 +116,9 @@ class PostgresSourceTask(SourceTask):
     def _start(self, props: dict[str, str]) -> None:
         settings = self._settings = parse_settings(props)
         self._events = EventFactory(settings.topic_prefix, settings.dbname, settings.tombstones_on_delete)
-        self._types = TypeCache(self._query_conn)
+        changes = self._changes = StreamDispatcher(
+            settings, self._events, TypeCache(self._query_conn), self._query_conn
+        )
         stored = self.context.offset_storage_reader().offset(self._events.partition)
         conn = self._query_conn()
         catalog.check_wal_level(conn, settings)
@@ -176,9 +146,8 @@ class PostgresSourceTask(SourceTask):
             )
             needs_snapshot, stored, in_progress = True, None, False
         if stored is not None and not in_progress:
-            self._resume_lsn = int(stored.get("lsn", 0))
-            self._resume_event = int(stored.get("event", 0))
-            self._committed_lsn = self._resume_lsn
+            changes.resume_from(int(stored.get("lsn", 0)), int(stored.get("event", 0)))
+            self._committed_lsn = changes.resume_lsn
         stream = self._stream = ReplicationStream(settings)
         exported: str | None = None
         if slot is None:
@@ -187,7 +156,7 @@ class PostgresSourceTask(SourceTask):
                     "Replication slot %s does not exist although offsets were committed up to %s: changes "
                     "made since then are not in the WAL any more and are lost; creating the slot",
                     settings.slot_name,
-                    lsn_to_str(self._resume_lsn),
+                    lsn_to_str(changes.resume_lsn),
                 )
             if in_progress:
                 log.warning(
@@ -198,16 +167,17 @@ class PostgresSourceTask(SourceTask):
             log.info("Created replication slot %s at %s", settings.slot_name, lsn_to_str(consistent))
             self._start_lsn = consistent
             if needs_snapshot:
-                self._resume_lsn, self._resume_event = consistent, 0
+                changes.resume_from(consistent, 0)
         else:
             confirmed = str_to_lsn(slot.confirmed_flush) if slot.confirmed_flush else 0
             if needs_snapshot:
-                self._resume_lsn = int(stored["lsn"]) if stored is not None and in_progress else confirmed
-                self._resume_event = 0
-            self._start_lsn = max(self._resume_lsn, confirmed)
+                changes.resume_from(
+                    int(stored["lsn"]) if stored is not None and in_progress else confirmed, 0
+                )
+            self._start_lsn = max(changes.resume_lsn, confirmed)
         if needs_snapshot:
             self._snapshot = self._new_snapshot(
-                tables, self._resume_lsn, exported, stored if in_progress else None
+                tables, changes.resume_lsn, exported, stored if in_progress else None
             )
         else:
             self._start_streaming()
@@ -215,13 +185,13 @@ class PostgresSourceTask(SourceTask):
     def _new_snapshot(
         self, tables: list[TableRef], lsn: int, exported: str | None, resume: dict[str, Any] | None
     ) -> SnapshotReader:
-        assert self._settings is not None and self._events is not None
+        assert self._settings is not None and self._events is not None and self._changes is not None
         conn = catalog.connect(self._settings)
         try:
             return SnapshotReader(
                 conn,
                 tables,
-                self._model_for_table,
+                self._changes.model_for_table,
                 self._events,
                 lsn,
                 self._settings.snapshot_fetch_size,
@@ -233,8 +203,8 @@ class PostgresSourceTask(SourceTask):
             raise
 
     def _start_streaming(self) -> None:
-        settings = self._settings
-        assert settings is not None
+        settings, changes = self._settings, self._changes
+        assert settings is not None and changes is not None
         if self._stream is None:
             self._stream = ReplicationStream(settings)
         self._stream.start(settings.slot_name, settings.publication_name, self._start_lsn)
@@ -251,8 +221,8 @@ class PostgresSourceTask(SourceTask):
             settings.slot_name,
             settings.publication_name,
             lsn_to_str(self._start_lsn),
-            lsn_to_str(self._resume_lsn),
-            self._resume_event,
+            lsn_to_str(changes.resume_lsn),
+            changes.resume_event,
         )
 
     def stop(self) -> None:
@@ -366,7 +336,8 @@ class PostgresSourceTask(SourceTask):
             self._snapshot = None
             self._snapshot_pending = False
             if self._stream_only_after_snapshot:
-                self._resume_event = 0
+                assert self._changes is not None
+                self._changes.resume_event = 0
                 self._start_streaming()
             else:
                 log.info("snapshot.mode=initial_only: not streaming changes")
@@ -378,15 +349,15 @@ class PostgresSourceTask(SourceTask):
 
     def _resume_snapshot(self) -> SnapshotReader | None:
         """A new reader continuing after the last snapshot record emitted (fresh snapshot: at-least-once)."""
-        settings = self._settings
-        assert settings is not None
+        settings, changes = self._settings, self._changes
+        assert settings is not None and changes is not None
         if not self._reconnect_due():
             return None
         last = self._snapshot_offset
         try:
             tables = catalog.captured_tables(self._query_conn(), settings)
             resume = dict(last) if last is not None and last.get("snapshot") else None
-            self._snapshot = self._new_snapshot(tables, self._resume_lsn, None, resume)
+            self._snapshot = self._new_snapshot(tables, changes.resume_lsn, None, resume)
         except (ConnectException, psycopg.Error) as exc:
             self._reconnect_failed(exc)
             return None
@@ -396,7 +367,8 @@ class PostgresSourceTask(SourceTask):
 
     def _drop_connections(self) -> None:
         self._close_connections()
-        self._tx = None
+        if self._changes is not None:
+            self._changes.connection_lost()
 
     def _reconnect_due(self) -> bool:
         """False while the reconnect backoff runs (after waiting for it, at most one poll interval)."""
@@ -421,7 +393,8 @@ class PostgresSourceTask(SourceTask):
             return False
         try:
             self._stream = None
-            self._relations.clear()
+            assert self._changes is not None
+            self._changes.reconnecting()
             self._start_lsn = max(self._start_lsn, self._committed_lsn)
             self._start_streaming()
             log.info("Reconnected to PostgreSQL")
@@ -431,15 +404,14 @@ class PostgresSourceTask(SourceTask):
             return False
 
     def _poll_stream(self) -> list[SourceRecord] | None:
-        settings = self._settings
-        stream = self._stream
-        assert settings is not None and stream is not None
+        settings, stream, changes = self._settings, self._stream, self._changes
+        assert settings is not None and stream is not None and changes is not None
         out: list[SourceRecord] = []
         max_batch = settings.max_batch_size
-        self._now_ms = int(time.time() * 1000)  # the envelopes' ts_ms: one clock read per batch
+        changes.now_ms = int(time.time() * 1000)  # the envelopes' ts_ms: one clock read per batch
         deadline = time.monotonic() + settings.poll_interval_s
         read = stream.read
-        handle = self._handle
+        handle = changes.handle
         while len(out) < max_batch:
             message = read()
             if message is None:
@@ -447,7 +419,7 @@ class PostgresSourceTask(SourceTask):
                 if now >= self._next_status:
                     stream.send_status()
                     self._next_status = now + settings.status_interval_s
-                if settings.heartbeat_interval_s > 0 and now >= self._next_heartbeat and self._tx is None:
+                if settings.heartbeat_interval_s > 0 and now >= self._next_heartbeat and changes.tx is None:
                     self._heartbeat(out)
                 if out or now >= deadline or self._stopping.is_set():
                     break
@@ -455,12 +427,12 @@ class PostgresSourceTask(SourceTask):
                 continue
             kind = message[0]
             if kind == 119:  # 'w' XLogData: 25-byte header, then a pgoutput message
-                handle(message, out)
+                handle(message, out, stream)
             elif kind == 107:  # 'k' keepalive
                 wal_end, reply = stream.keepalive(message)
                 if wal_end > stream.received:
                     stream.received = wal_end
-                if self._tx is None:
+                if changes.tx is None:
                     self._server_wal_end = wal_end
                 if reply:
                     stream.send_status()
@@ -470,7 +442,7 @@ class PostgresSourceTask(SourceTask):
             assert last is not None
             # what a reconnect must not emit again: transactions before last["lsn"], and the first
             # last["event"] records of the one at it
-            self._resume_lsn, self._resume_event = int(last["lsn"]), int(last["event"])
+            changes.resume_from(int(last["lsn"]), int(last["event"]))
         now = time.monotonic()
         if now >= self._next_stats:
             self._log_stats(now)
@@ -480,8 +452,8 @@ class PostgresSourceTask(SourceTask):
 
     def _report_streaming(self, now: float) -> None:
         """Progress while streaming (task thread): events so far, their recent rate and positions."""
-        settings = self._settings
-        assert settings is not None
+        settings, changes = self._settings, self._changes
+        assert settings is not None and changes is not None
         count, since = self._progress_mark
         rate = (self._stats_events - count) / (now - since) if since and now > since else 0.0
         self._progress_mark = (self._stats_events, now)
@@ -492,7 +464,7 @@ class PostgresSourceTask(SourceTask):
                 "slot": settings.slot_name,
                 "events_streamed": self._stats_events,
                 "events_per_second": round(rate, 1),
-                "last_lsn": lsn_to_str(max(self._resume_lsn, self._start_lsn)),
+                "last_lsn": lsn_to_str(max(changes.resume_lsn, self._start_lsn)),
                 "confirmed_lsn": lsn_to_str(self._committed_lsn),
                 **self._snapshot_summary,
             }
@@ -514,9 +486,10 @@ class PostgresSourceTask(SourceTask):
 
     def _heartbeat(self, out: list[SourceRecord]) -> None:
         settings, events = self._settings, self._events
-        assert settings is not None and events is not None
+        changes = self._changes
+        assert settings is not None and events is not None and changes is not None
         self._next_heartbeat = time.monotonic() + settings.heartbeat_interval_s
-        position = max(self._last_commit_end, self._server_wal_end, self._resume_lsn)
+        position = max(changes.last_commit_end, self._server_wal_end, changes.resume_lsn)
         if position == 0:
             return
         out.append(
@@ -530,206 +503,6 @@ class PostgresSourceTask(SourceTask):
                 HEARTBEAT_VALUE_SCHEMA,
                 Struct(HEARTBEAT_VALUE_SCHEMA, {"ts_ms": int(time.time() * 1000)}),
             )
-        )
-
-    def _handle(self, message: bytes, out: list[SourceRecord]) -> None:
-        """One XLogData message (task thread)."""
-        kind = message[25]
-        tx = self._tx
-        if kind == 73:  # I: the most frequent message, decoded in place (no slice, no message object)
-            if tx is None:
-                raise ConnectException("pgoutput sent a row change outside a transaction")
-            model = self._models.get(_RELID.unpack_from(message, 26)[0])
-            if model is None or tx.skip_through < 0:
-                return
-            values = model.values(read_tuple(message, 31)[0])
-            start = len(out)
-            self._emit(
-                tx,
-                model,
-                "c",
-                model.key_from_values(values),
-                None,
-                Struct(model.row_schema, values),
-                _LSN.unpack_from(message, 1)[0],
-                out,
-            )
-            if tx.skip_through:
-                self._skip_replayed(tx, out, start)
-        elif kind == 85 or kind == 68:  # U D
-            if tx is None:
-                raise ConnectException("pgoutput sent a row change outside a transaction")
-            msg = decode(message[25:])
-            model = self._models.get(msg.relid)  # type: ignore[union-attr]
-            if model is None:
-                return
-            self._row_change(tx, model, msg, _LSN.unpack_from(message, 1)[0], out)  # type: ignore[arg-type]
-        elif kind == 66:  # B
-            begin = decode(message[25:])
-            assert isinstance(begin, Begin)
-            skip = 0
-            if begin.final_lsn < self._resume_lsn:
-                skip = -1  # delivered before: drop the whole transaction
-            elif begin.final_lsn == self._resume_lsn:
-                skip = self._resume_event
-            self._tx = _Tx(begin, skip)
-            self._tx.sequence_prefix = f'["{self._last_commit_lsn_str}","'
-        elif kind == 67:  # C
-            commit = decode(message[25:])
-            assert isinstance(commit, Commit)
-            self._last_commit_end = commit.end_lsn
-            self._last_commit_lsn_str = str(commit.commit_lsn)
-            if self._stream is not None and commit.end_lsn > self._stream.received:
-                self._stream.received = commit.end_lsn
-            self._tx = None
-        elif kind == 82:  # R
-            relation = decode(message[25:])
-            assert isinstance(relation, Relation)
-            self._on_relation(relation)
-        elif kind == 84:  # T
-            if tx is None:
-                return
-            truncate = decode(message[25:])
-            assert isinstance(truncate, Truncate)
-            lsn = int.from_bytes(message[1:9], "big")
-            for relid in truncate.relids:
-                model = self._models.get(relid)
-                if model is not None and tx.skip_through >= 0:
-                    start = len(out)
-                    self._emit(tx, model, "t", None, None, None, lsn, out)
-                    self._skip_replayed(tx, out, start)
-        elif kind == 89:  # Y
-            type_msg = decode(message[25:])
-            assert isinstance(type_msg, TypeMsg) and self._types is not None
-            self._types.forget(type_msg.oid)
-
-    def _row_change(
-        self, tx: _Tx, model: TableModel, msg: Insert | Update | Delete, lsn: int, out: list[SourceRecord]
-    ) -> None:
-        """The hot path: one row change -> its records (task thread)."""
-        if tx.skip_through < 0:
-            return
-        start = len(out)
-        if type(msg) is Insert:
-            values = model.values(msg.new)
-            self._emit(
-                tx,
-                model,
-                "c",
-                model.key_from_values(values),
-                None,
-                Struct(model.row_schema, values),
-                lsn,
-                out,
-            )
-        elif type(msg) is Update:
-            values = model.values(msg.new)
-            after = Struct(model.row_schema, values)
-            key = model.key_from_values(values)
-            before: Struct | None = None
-            if msg.old is not None:
-                old_values = model.values(msg.old, key_only=msg.old_is_key)
-                before = Struct(model.row_schema, old_values)
-                old_key = model.key_from_values(old_values)
-                if old_key != key:
-                    # the primary key changed: Debezium emits a delete of the old key and a create of the new
-                    self._emit(tx, model, "d", old_key, before, None, lsn, out)
-                    self._emit(tx, model, "c", key, None, after, lsn, out)
-                    self._skip_replayed(tx, out, start)
-                    return
-            self._emit(tx, model, "u", key, before, after, lsn, out)
-        else:
-            assert isinstance(msg, Delete)
-            values = model.values(msg.old, key_only=msg.old_is_key)
-            self._emit(
-                tx,
-                model,
-                "d",
-                model.key_from_values(values),
-                Struct(model.row_schema, values),
-                None,
-                lsn,
-                out,
-            )
-        if tx.skip_through:
-            self._skip_replayed(tx, out, start)
-
-    def _skip_replayed(self, tx: _Tx, out: list[SourceRecord], start: int) -> None:
-        """Drop the records of this transaction that were emitted before a restart or reconnect."""
-        if tx.skip_through:
-            kept = [r for r in out[start:] if r.source_offset["event"] > tx.skip_through]  # type: ignore[index]
-            del out[start:]
-            out.extend(kept)
-
-    def _emit(
-        self,
-        tx: _Tx,
-        model: TableModel,
-        op: str,
-        key: Struct | None,
-        before: Struct | None,
-        after: Struct | None,
-        lsn: int,
-        out: list[SourceRecord],
-    ) -> None:
-        events = self._events
-        assert events is not None
-        source = events.source(model, tx.commit_ts_ms, "false", tx.xid, lsn, f'{tx.sequence_prefix}{lsn}"]')
-        tx.event += 1
-        offset = {"lsn": tx.lsn, "txId": tx.xid, "event": tx.event, "ts_usec": tx.ts_usec}
-        tombstone: dict[str, Any] | None = None
-        if op == "d" and events.tombstones and key is not None:
-            tx.event += 1
-            tombstone = {"lsn": tx.lsn, "txId": tx.xid, "event": tx.event, "ts_usec": tx.ts_usec}
-        events.change(model, op, key, before, after, source, self._now_ms, offset, tombstone, out)
-
-    def _on_relation(self, relation: Relation) -> None:
-        settings = self._settings
-        assert settings is not None
-        if self._relations.get(relation.oid) == relation and relation.oid in self._models:
-            return
-        self._relations[relation.oid] = relation
-        if not settings.table_included(relation.qualified):
-            self._models[relation.oid] = None
-            return
-        info = {c.name: c for c in catalog.table_columns(self._query_conn(), relation.oid)}
-        columns = []
-        for col in relation.columns:
-            known = info.get(col.name)
-            columns.append(
-                Column(
-                    col.name,
-                    col.type_oid,
-                    col.typmod,
-                    known.not_null if known else False,
-                    known.pk_position if known else 0,
-                )
-            )
-        previous = self._models.get(relation.oid)
-        self._models[relation.oid] = self._model(relation.namespace, relation.name, columns)
-        if previous is not None:
-            log.info("Schema of %s changed: now %s", relation.qualified, [c.name for c in relation.columns])
-
-    def _model(self, schema: str, table: str, columns: list[Column]) -> TableModel:
-        settings = self._settings
-        assert settings is not None and self._types is not None
-        qualified = f"{schema}.{table}"
-        return TableModel(
-            settings.topic_prefix,
-            schema,
-            table,
-            columns,
-            self._types,
-            settings.decimal_mode,
-            settings.time_mode,
-            lambda column: settings.column_included(qualified, column),
-        )
-
-    def _model_for_table(self, table: TableRef, columns: list[ColumnInfo]) -> TableModel:
-        return self._model(
-            table.schema,
-            table.name,
-            [Column(c.name, c.type_oid, c.typmod, c.not_null, c.pk_position) for c in columns],
         )
 
     # -- offsets -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import struct
 
 import pytest
 from kio.index import load_request_schema
+from kio.schema.errors import ErrorCode
 from kio.serial import entity_writer
 
 from tests.support.brokers import HeadraceBrokers, unique_topic
@@ -26,7 +27,6 @@ from tests.support.clients import (
     produce_confluent,
 )
 from tests.support.kafkawire import (
-    UNSUPPORTED_VERSION,
     WireConnection,
     encode_request,
     frame,
@@ -216,7 +216,7 @@ def test_api_versions_with_unsupported_version_gets_v0_error_response(server: Se
         payload = conn.recv_frame()
         cid, error, versions = parse_api_versions_v0(payload)
         assert cid == 4242
-        assert error == UNSUPPORTED_VERSION, f"error code {error}"
+        assert error == ErrorCode.unsupported_version, f"error code {error}"
         assert 18 in versions, f"ApiVersions (18) missing from the error response: {versions}"
         lo, hi = versions[18]
         assert lo == 0 and hi >= 3, versions[18]

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from kio.schema.errors import ErrorCode
 
 from tests.support.batches import record_batch
 from tests.support.brokers import STARTED, BrokerUnderTest, HeadraceBrokers
@@ -31,8 +32,6 @@ from tests.support.proxy import PRODUCE, DroppingProxy, every_nth_produce
 from tests.support.servers import ServerProcess, free_port, start_headrace_broker
 
 PARTITIONS = 2
-OUT_OF_ORDER_SEQUENCE_NUMBER = 45
-INVALID_PRODUCER_EPOCH = 47
 
 
 @dataclass
@@ -292,16 +291,16 @@ def test_sequence_rules_on_the_wire(broker: BrokerUnderTest, topic: str) -> None
         assert produce_raw(conn, topic, batch(0, "a", "b", "c")) == (0, 0), "retry of an older batch"
         assert produce_raw(conn, topic, batch(3, "d", "e")) == (0, 3), "retry of an older batch"
         code, _ = produce_raw(conn, topic, batch(9, "gap"))
-        assert code == OUT_OF_ORDER_SEQUENCE_NUMBER, f"a sequence gap was answered with {code}"
+        assert code == ErrorCode.out_of_order_sequence_number, f"a sequence gap was answered with {code}"
         assert produce_raw(conn, topic, batch(6, "g")) == (0, 6), "the gap must not have moved anything"
 
         bumped_pid, new_epoch = init_producer_id(conn, pid, epoch)  # KIP-360 epoch bump
         assert (bumped_pid, new_epoch) == (pid, epoch + 1)
         code, _ = produce_raw(conn, topic, batch(4, "new epoch, not at 0", ep=new_epoch))
-        assert code == OUT_OF_ORDER_SEQUENCE_NUMBER, f"a new epoch starting at sequence 4: {code}"
+        assert code == ErrorCode.out_of_order_sequence_number, f"a new epoch starting at sequence 4: {code}"
         assert produce_raw(conn, topic, batch(0, "h", ep=new_epoch)) == (0, 7)
         code, _ = produce_raw(conn, topic, batch(7, "stale", ep=epoch))
-        assert code == INVALID_PRODUCER_EPOCH, f"a batch of the fenced epoch was answered with {code}"
+        assert code == ErrorCode.invalid_producer_epoch, f"fenced epoch answered with {code}"
         assert produce_raw(conn, topic, batch(1, "i", ep=new_epoch)) == (0, 8)
 
     got = consume_confluent(broker.bootstrap, topic, [0], 9, drain=0.3)

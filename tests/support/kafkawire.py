@@ -15,8 +15,6 @@ from typing import Any
 from kio.index import load_request_schema, load_response_schema
 from kio.serial import entity_reader, entity_writer
 
-UNSUPPORTED_VERSION = 35
-
 
 def encode_request(
     api_key: int, api_version: int, correlation_id: int, body: Any, client_id: str = "headrace-tests"

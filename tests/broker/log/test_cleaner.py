@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from crc32c import crc32c
+from kio.schema.errors import ErrorCode
 
 from broker.groups.state import OffsetAndMetadata
 from broker.groups.store import TOPIC, GroupStore
-from broker.log import errors
 from broker.log.cleaner import (
     COMMIT_STEP,
     DELETE_HORIZON_MASK,
@@ -194,7 +194,7 @@ def test_null_keys_are_rejected_on_compacted_topics(open_log: OpenLog, tmp_path:
         ):
             with pytest.raises(InvalidRecordError, match="without key") as info:
                 plog.append(bad, now_ms=T0)
-            assert info.value.error_code == errors.INVALID_RECORD == 87
+            assert info.value.error_code == ErrorCode.invalid_record == 87
         assert plog.log_end_offset == 1
         plog.close()
     plog = open_log(cleanup_policy="delete")

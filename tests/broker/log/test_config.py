@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from kio.schema.errors import ErrorCode
 
 from broker.log.config import LONG_MAX, TOPIC_CONFIG_KEYS, LogConfig
-from broker.log.errors import INVALID_CONFIG, InvalidConfigError
+from broker.log.errors import InvalidConfigError
 
 
 def test_defaults_are_kafkas() -> None:
@@ -59,7 +60,7 @@ def test_overrides() -> None:
 def test_invalid_overrides(key: str, value: str) -> None:
     with pytest.raises(InvalidConfigError) as info:
         LogConfig.from_overrides(LogConfig(), {key: value})
-    assert info.value.key == key and info.value.error_code == INVALID_CONFIG
+    assert info.value.key == key and info.value.error_code == ErrorCode.invalid_config
 
 
 def test_broker_properties() -> None:

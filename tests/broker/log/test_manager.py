@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kio.schema.errors import ErrorCode
 
-from broker.log import errors
 from broker.log.config import LogConfig
 from broker.log.errors import (
     InvalidConfigError,
@@ -64,20 +64,20 @@ def test_create_errors(manager: LogManager) -> None:
     manager.create_topic("a.b", 1, {})
     with pytest.raises(TopicExistsError) as exists:
         manager.create_topic("a.b", 1, {})
-    assert exists.value.error_code == errors.TOPIC_ALREADY_EXISTS
+    assert exists.value.error_code == ErrorCode.topic_already_exists
     with pytest.raises(InvalidTopicError):
         manager.create_topic("a_b", 1, {})  # collides with a.b
     for bad in ("", ".", "..", "a/b", "space here", "x" * 250, "ünïcode"):
         with pytest.raises(InvalidTopicError) as invalid:
             manager.create_topic(bad, 1, {})
-        assert invalid.value.error_code == errors.INVALID_TOPIC_EXCEPTION
+        assert invalid.value.error_code == ErrorCode.invalid_topic_exception
     manager.create_topic("x" * 249, 1, {})
     with pytest.raises(InvalidPartitionsError) as partitions:
         manager.create_topic("zero", 0, {})
-    assert partitions.value.error_code == errors.INVALID_PARTITIONS
+    assert partitions.value.error_code == ErrorCode.invalid_partitions
     with pytest.raises(InvalidConfigError) as config:
         manager.create_topic("badcfg", 1, {"segment.bytes": "tiny"})
-    assert config.value.error_code == errors.INVALID_CONFIG
+    assert config.value.error_code == ErrorCode.invalid_config
     assert set(manager.topics()) == {"a.b", "x" * 249}
 
 
@@ -105,7 +105,7 @@ def test_delete_topic(tmp_path: Path, manager: LogManager) -> None:
     assert not (tmp_path / "gone-0").exists() and not (tmp_path / "__topics" / "gone.json").exists()
     with pytest.raises(UnknownTopicError) as unknown:
         manager.delete_topic("gone")
-    assert unknown.value.error_code == errors.UNKNOWN_TOPIC_OR_PARTITION
+    assert unknown.value.error_code == ErrorCode.unknown_topic_or_partition
     # Re-creating starts from scratch.
     info = manager.create_topic("gone", 1, {})
     assert info.partitions[0].log_end_offset == 0

@@ -5,6 +5,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from kio.schema.errors import ErrorCode
 
 from broker.log import errors
 from broker.log.config import LogConfig
@@ -46,7 +47,7 @@ def test_invalid_append_writes_nothing(open_log: OpenLog, tmp_path: Path) -> Non
     bad[-1] ^= 1
     with pytest.raises(InvalidRecordError) as info:
         plog.append(batch(1) + bytes(bad), now_ms=2)
-    assert info.value.error_code == errors.CORRUPT_MESSAGE
+    assert info.value.error_code == ErrorCode.corrupt_message
     assert plog.log_end_offset == 1
     assert (tmp_path / "t-0" / f"{0:020d}.log").stat().st_size == plog.size_bytes
 
@@ -55,7 +56,7 @@ def test_message_too_large(open_log: OpenLog) -> None:
     plog = open_log(max_message_bytes=500)
     with pytest.raises(InvalidRecordError) as info:
         plog.append(batch(1, value_size=1000), now_ms=1)
-    assert info.value.error_code == errors.MESSAGE_TOO_LARGE
+    assert info.value.error_code == ErrorCode.message_too_large
     assert plog.log_end_offset == 0
 
 
@@ -107,7 +108,7 @@ def test_offset_out_of_range(open_log: OpenLog) -> None:
     plog.append(batch(5), now_ms=1)
     with pytest.raises(OffsetOutOfRangeError) as info:
         plog.read(6, 100)
-    assert info.value.error_code == errors.OFFSET_OUT_OF_RANGE
+    assert info.value.error_code == ErrorCode.offset_out_of_range
     with pytest.raises(OffsetOutOfRangeError):
         plog.read(-1, 100)
     plog.delete_records(3)

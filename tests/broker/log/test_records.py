@@ -4,8 +4,8 @@ import struct
 
 import pytest
 from crc32c import crc32c
+from kio.schema.errors import ErrorCode
 
-from broker.log import errors
 from broker.log.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
@@ -45,7 +45,7 @@ def test_round_trip_with_headers_nulls_and_timestamps() -> None:
     assert header.base_timestamp == 1_000
     assert header.max_timestamp == 1_500
     assert decode_records(data) == records
-    _expect(errors.INVALID_RECORD, data)  # an offset gap: fine in a compacted log, not in a produce
+    _expect(ErrorCode.invalid_record, data)  # an offset gap: fine in a compacted log, not in a produce
 
 
 def test_header_properties() -> None:
@@ -85,7 +85,7 @@ def test_compressed_round_trip(codec: int) -> None:
     if codec not in available_codecs():
         with pytest.raises(InvalidRecordError) as info:
             build_batch([(b"k", b"v")], compression=codec)
-        assert info.value.error_code == errors.INVALID_RECORD
+        assert info.value.error_code == ErrorCode.invalid_record
         return
     records = [(b"k%d" % i, b"value" * 20) for i in range(100)]
     data = build_batch(records, compression=codec, timestamp_ms=7)
@@ -106,7 +106,7 @@ def test_unavailable_codec_raises_invalid_record() -> None:
     validate_produce_records(data, 1 << 20)  # the broker stores batches of any known codec
     with pytest.raises(InvalidRecordError) as info:
         decode_records(bytes(data))
-    assert info.value.error_code == errors.INVALID_RECORD
+    assert info.value.error_code == ErrorCode.invalid_record
 
 
 def test_log_append_time_batches_report_max_timestamp() -> None:
@@ -138,41 +138,41 @@ def _expect(code: int, data: bytes | bytearray, max_bytes: int = 1 << 20) -> Non
 
 def test_validate_rejections() -> None:
     good = build_batch([(b"k", b"v" * 100)] * 3)
-    _expect(errors.INVALID_RECORD, b"")
-    _expect(errors.CORRUPT_MESSAGE, good[:-1])  # truncated batch
-    _expect(errors.CORRUPT_MESSAGE, good + good[:30])  # trailing bytes
+    _expect(ErrorCode.invalid_record, b"")
+    _expect(ErrorCode.corrupt_message, good[:-1])  # truncated batch
+    _expect(ErrorCode.corrupt_message, good + good[:30])  # trailing bytes
     flipped = bytearray(good)
     flipped[-5] ^= 0xFF
-    _expect(errors.CORRUPT_MESSAGE, flipped)  # bad CRC
-    _expect(errors.MESSAGE_TOO_LARGE, good, max_bytes=len(good) - 1)
+    _expect(ErrorCode.corrupt_message, flipped)  # bad CRC
+    _expect(ErrorCode.message_too_large, good, max_bytes=len(good) - 1)
     validate_produce_records(good, len(good))
 
     magic1 = bytearray(good)
     magic1[16] = 1
-    _expect(errors.INVALID_RECORD, magic1)
+    _expect(ErrorCode.invalid_record, magic1)
 
     short = bytearray(good)
     struct.pack_into(">i", short, 8, 10)
-    _expect(errors.CORRUPT_MESSAGE, short)
+    _expect(ErrorCode.corrupt_message, short)
 
     wrong_count = bytearray(good)
     struct.pack_into(">i", wrong_count, 57, 2)
     _recrc(wrong_count)
-    _expect(errors.INVALID_RECORD, wrong_count)
+    _expect(ErrorCode.invalid_record, wrong_count)
 
     zero = bytearray(good)
     struct.pack_into(">i", zero, 57, 0)
     struct.pack_into(">i", zero, 23, -1)
     _recrc(zero)
-    _expect(errors.INVALID_RECORD, zero)
+    _expect(ErrorCode.invalid_record, zero)
 
-    _expect(errors.INVALID_RECORD, build_batch([(b"k", b"v")], control=True))
-    _expect(errors.INVALID_RECORD, build_batch([(b"k", b"v")], producer_id=5, base_sequence=-1))
+    _expect(ErrorCode.invalid_record, build_batch([(b"k", b"v")], control=True))
+    _expect(ErrorCode.invalid_record, build_batch([(b"k", b"v")], producer_id=5, base_sequence=-1))
 
     bad_codec = bytearray(good)
     struct.pack_into(">h", bad_codec, ATTRIBUTES_OFFSET, 7)
     _recrc(bad_codec)
-    _expect(errors.INVALID_RECORD, bad_codec)
+    _expect(ErrorCode.invalid_record, bad_codec)
 
 
 def test_decode_rejects_garbage() -> None:

@@ -1,8 +1,10 @@
 """The standard ``connect.testing`` suites for PostgresSource and its task, against a real PostgreSQL,
-plus the connector's own validation and pre-flight messages."""
+plus the connector's own validation (fields, then the connection) and pre-flight messages."""
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,10 @@ import pytest
 from connect.api.errors import ConnectException
 from connect.testing import ConnectorTests, FakeSourceConnectorContext, SourceTaskTests
 from connectors.postgres import PostgresSource, PostgresSourceTask
+from connectors.postgres.catalog import VALIDATE_TIMEOUT_S
 from tests.connectors.postgres.conftest import execute
 from tests.support.postgres import PostgresServer
+from tests.support.servers import free_port
 
 
 class TestPostgresSourceConnector(ConnectorTests):
@@ -77,9 +81,51 @@ def test_validation_reports_per_field_errors_and_hides_the_password(pg_config: d
     assert CONFIG.mask({"database.password": "s3cret-value"}) == {"database.password": "[hidden]"}
 
 
-def test_validate_and_start_say_what_to_fix(pg: PostgresServer, pg_config: dict[str, str]) -> None:
+def test_validate_tries_the_connection_and_names_the_key_to_fix(
+    pg: PostgresServer, pg_config: dict[str, str]
+) -> None:
+    """As Debezium: validate() connects (briefly) and reports the problem on the key to fix; the
+    password appears in no message."""
+    assert _validate_errors(pg_config) == {}
+    errors = _validate_errors({**pg_config, "database.password": "not-the-password"})
+    assert list(errors) == ["database.password"], errors
+    assert "rejected the credentials of user 'postgres'" in errors["database.password"][0], errors
+    assert "not-the-password" not in repr(errors)
+    errors = _validate_errors({**pg_config, "database.dbname": "no_such_db"})
+    assert list(errors) == ["database.dbname"], errors
+    assert "database 'no_such_db' does not exist" in errors["database.dbname"][0], errors
+    errors = _validate_errors({**pg_config, "database.user": "no_such_user"})
+    assert list(errors) in (["database.user"], ["database.password"]), errors  # scram hides unknown roles
+    errors = _validate_errors({**pg_config, "database.port": str(free_port())})
+    assert set(errors) == {"database.hostname", "database.port"}, errors
+    assert "cannot reach PostgreSQL" in errors["database.port"][0], errors
+    # a config provider reference is resolved only when the connector runs: nothing to try yet
+    assert _validate_errors({**pg_config, "database.password": "${env:HEADRACE_NO_SUCH_VAR}"}) == {}
+
+
+def test_validate_gives_up_after_a_short_timeout(pg_config: dict[str, str]) -> None:
+    """A server that accepts TCP but never answers: validate() returns within VALIDATE_TIMEOUT_S (not
+    database.connect.timeout.ms) with the problem on the host and port."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        config = {
+            **pg_config,
+            "database.hostname": "127.0.0.1",
+            "database.port": str(silent.getsockname()[1]),
+            "database.connect.timeout.ms": "60000",
+        }
+        started = time.monotonic()
+        errors = _validate_errors(config)
+        elapsed = time.monotonic() - started
+    assert elapsed < VALIDATE_TIMEOUT_S + 3, elapsed
+    assert set(errors) == {"database.hostname", "database.port"}, errors
+    assert "timeout" in errors["database.hostname"][0], errors
+
+
+def test_start_says_what_to_fix(pg: PostgresServer, pg_config: dict[str, str]) -> None:
+    """What start() checks (also for problems that appear after the connector was created)."""
     wrong = {**pg_config, "database.password": "not-the-password"}
-    assert _validate_errors(wrong) == {}, "validate() checks fields only; start() checks the database"
     connector = PostgresSource()
     connector.initialize(FakeSourceConnectorContext())
     with pytest.raises(ConnectException, match="rejected the credentials of user 'postgres'"):
