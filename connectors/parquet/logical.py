@@ -57,6 +57,7 @@ __all__ = [
     "DECIMAL_MODES",
     "JSON_MODES",
     "VARIABLE_SCALE_DECIMAL",
+    "ZONED_TIMESTAMP",
     "ArrowTypes",
     "cast_column",
 ]
@@ -123,7 +124,8 @@ class ArrowTypes:
         """The value conversion of VariableScaleDecimal: a Struct, or a decoded JSON object whose
         ``value`` is base64 text, to what the column holds per ``decimal.handling.mode``."""
         mode = self.decimal_mode
-        exponent = decimal.Decimal(1).scaleb(-self.decimal_scale)
+        precision, scale = self.decimal_precision, self.decimal_scale
+        exponent = decimal.Decimal(1).scaleb(-scale)
 
         def convert(v: Any) -> Any:
             if v is None:
@@ -134,7 +136,12 @@ class ArrowTypes:
             if mode == "string":
                 return str(number)
             # More fractional digits than decimal.scale: rounded half-even; too many integer digits
-            # for decimal.precision: pyarrow refuses the value and the record fails (DataException).
+            # for decimal.precision: an error (nothing written), never a wrong number.
+            if number and number.adjusted() >= precision - scale:
+                raise DataException(
+                    f"{number} does not fit decimal({precision},{scale}): raise decimal.precision or "
+                    "set decimal.handling.mode=string"
+                )
             return number.quantize(exponent, rounding=decimal.ROUND_HALF_EVEN)
 
         return convert

@@ -30,7 +30,13 @@ import orjson
 import pyarrow as pa
 
 from connect.api import DataException, Schema, SchemaBuilder, SinkRecord, Struct, Type
-from connectors.parquet.logical import DECIMAL, VARIABLE_SCALE_DECIMAL, ArrowTypes, cast_column
+from connectors.parquet.logical import (
+    DECIMAL,
+    VARIABLE_SCALE_DECIMAL,
+    ZONED_TIMESTAMP,
+    ArrowTypes,
+    cast_column,
+)
 from connectors.parquet.rawjson import arrow_json_table, decode_payloads, raw_plain
 
 DEFAULT_TYPES = ArrowTypes()
@@ -120,6 +126,8 @@ def _plain(schema: Schema, types: ArrowTypes, raw: bool = False) -> Callable[[An
         base = raw_plain(schema) if raw else _connect_decimal
         then = types.fixed_decimal()
         return base if then is None or base is None else (lambda v: then(base(v)))
+    if name == ZONED_TIMESTAMP:
+        return _instant_text  # cast by Arrow; '' (a key-only image's zero value) is no instant
     if name == _TIMESTAMP and not raw:
         return lambda v: v if v is None or isinstance(v, dt.datetime) else _ms_to_datetime(v)
     t = schema.type
@@ -155,6 +163,10 @@ def _plain(schema: Schema, types: ArrowTypes, raw: bool = False) -> Callable[[An
             ]
         )
     return None
+
+
+def _instant_text(v: Any) -> Any:
+    return v or None
 
 
 def _connect_decimal(v: Any) -> Any:
@@ -413,11 +425,11 @@ def rows_to_table(
                     rows.append({"value": v})
             if envelope_mode == "flatten":
                 start = len(rows) - len(values)
-                for i, keys in _key_only_deletes(values, rows[start:], records):
+                befores = [_field(v, "before") for v in values]
+                for i, keys in _key_only_deletes(values, befores, records):
                     row = rows[start + i]
-                    for name in row.keys() - keys:
-                        if not name.startswith("__"):
-                            row[name] = None
+                    for name in befores[i].keys() - keys:
+                        row[name] = None
         try:
             return pa.Table.from_pylist(rows)
         except (pa.ArrowException, TypeError, ValueError) as exc:
@@ -463,6 +475,8 @@ def _arrow_parsed(
 ) -> pa.Table | None:
     """Raw JSON struct values parsed by Arrow's JSON reader (into storage types), projected to
     ``target`` and cast to its final types (None: cannot)."""
+    if _has_variable_decimal(row):
+        return None  # per-value decoding (base64 unscaled values)
     values = [r.value for r in records]
     if any(v.__class__ is not bytes for v in values):
         values = [v.encode() if v.__class__ is str else v for v in values]
@@ -482,6 +496,17 @@ def _arrow_parsed(
     except (pa.ArrowException, ValueError):
         return None  # the value-by-value path names the bad record
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _has_variable_decimal(schema: Schema) -> bool:
+    if schema.name == VARIABLE_SCALE_DECIMAL:
+        return True
+    if schema.type is Type.STRUCT:
+        return any(_has_variable_decimal(f.schema) for f in schema.fields)
+    if schema.type is Type.ARRAY:
+        assert schema.value_schema is not None
+        return _has_variable_decimal(schema.value_schema)
+    return False
 
 
 def _cast_chunks(col: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
