@@ -83,6 +83,9 @@ _CAST: dict[str, pa.DataType] = {
     ZONED_TIMESTAMP: pa.timestamp("us", tz="UTC"),
 }
 _UTC_NANOS = pa.timestamp("ns", tz="UTC")
+#: Arrow's JSON extension type (pyarrow >= 19), written as Parquet's JSON logical type; older pyarrow
+#: writes Json as string whatever json.handling.mode says.
+_JSON_TYPE: pa.DataType = pa.json_() if hasattr(pa, "json_") else pa.string()
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class ArrowTypes:
         if name in _CAST:
             return _CAST[name]
         if name == JSON:
-            return pa.json_() if self.json_mode == "json" else pa.string()
+            return _JSON_TYPE if self.json_mode == "json" else pa.string()
         if name in (DECIMAL, VARIABLE_SCALE_DECIMAL):
             if self.decimal_mode == "double":
                 return pa.float64()
