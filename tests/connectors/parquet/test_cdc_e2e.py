@@ -35,6 +35,40 @@ def postgres() -> Iterator[PostgresServer]:
         server.close()
 
 
+def start_pipeline(
+    broker: BrokerUnderTest, tmp_path: Path, postgres: PostgresServer, db: str, table: str, source_class: str
+) -> tuple[ConnectWorker, str, Path]:
+    """A worker running PostgresSource (``source_class``) for ``public.<table>`` of ``db`` and a
+    ParquetSink of its topic into ``tmp_path/lake``: (worker, topic, store)."""
+    prefix = f"cdc{uuid.uuid4().hex[:8]}"
+    topic = f"{prefix}.public.{table}"
+    store = tmp_path / "lake"
+    source = {
+        **postgres.connector_config(db),
+        "connector.class": source_class,
+        "topic.prefix": prefix,
+        "table.include.list": f"public.{table}",
+        "slot.name": f"slot_{uuid.uuid4().hex[:10]}",
+        "poll.interval.ms": "100",
+        "value.converter": "JsonConverter",
+        "value.converter.schemas.enable": "true",
+    }
+    sink = {
+        "connector.class": "ParquetSink",
+        "topics": topic,
+        "store.url": f"file://{store}",
+        "flush.size": "100",
+        "rotate.schedule.interval.ms": "500",
+        "value.converter": "JsonConverter",
+        "value.converter.schemas.enable": "true",
+    }
+    files = [
+        write_connector_file(tmp_path / "pg.json", "pg", source),
+        write_connector_file(tmp_path / "pq.json", "pq", sink),
+    ]
+    return start_connect_worker(broker.bootstrap, tmp_path / "w", connector_files=files), topic, store
+
+
 def test_postgres_changes_become_a_queryable_parquet_table(
     broker: BrokerUnderTest, tmp_path: Path, postgres: PostgresServer
 ) -> None:
@@ -43,33 +77,9 @@ def test_postgres_changes_become_a_queryable_parquet_table(
             conn.execute("CREATE TABLE items (id int PRIMARY KEY, label text, price double precision)")
             conn.execute("ALTER TABLE items REPLICA IDENTITY FULL")
             conn.execute("INSERT INTO items VALUES (1, 'one', 1.5), (2, 'two', 2.5), (3, 'three', 3.5)")
-        prefix = f"cdc{uuid.uuid4().hex[:8]}"
-        topic = f"{prefix}.public.items"
-        store = tmp_path / "lake"
-        source = {
-            **postgres.connector_config(db),
-            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-            "topic.prefix": prefix,
-            "table.include.list": "public.items",
-            "slot.name": f"slot_{uuid.uuid4().hex[:10]}",
-            "poll.interval.ms": "100",
-            "value.converter": "JsonConverter",
-            "value.converter.schemas.enable": "true",
-        }
-        sink = {
-            "connector.class": "ParquetSink",
-            "topics": topic,
-            "store.url": f"file://{store}",
-            "flush.size": "100",
-            "rotate.schedule.interval.ms": "500",
-            "value.converter": "JsonConverter",
-            "value.converter.schemas.enable": "true",
-        }
-        files = [
-            write_connector_file(tmp_path / "pg.json", "pg", source),
-            write_connector_file(tmp_path / "pq.json", "pq", sink),
-        ]
-        worker: ConnectWorker = start_connect_worker(broker.bootstrap, tmp_path / "w", connector_files=files)
+        worker, topic, store = start_pipeline(
+            broker, tmp_path, postgres, db, "items", "io.debezium.connector.postgresql.PostgresConnector"
+        )
         try:
             healthy = worker.healthy("pg", "pq")
             local = pafs.LocalFileSystem()
@@ -130,33 +140,7 @@ def test_postgres_types_are_parquet_types_that_query_engines_use(
                 "  '1999-12-31', '23:59:59', '1999-12-31 23:59:59', NULL),"
                 " (3, '1970-01-01 00:00:00+00', NULL, NULL, 100.00, NULL, NULL, NULL, NULL)"
             )
-        prefix = f"ty{uuid.uuid4().hex[:8]}"
-        topic = f"{prefix}.public.typed"
-        store = tmp_path / "lake"
-        source = {
-            **postgres.connector_config(db),
-            "connector.class": "PostgresSource",
-            "topic.prefix": prefix,
-            "table.include.list": "public.typed",
-            "slot.name": f"slot_{uuid.uuid4().hex[:10]}",
-            "poll.interval.ms": "100",
-            "value.converter": "JsonConverter",
-            "value.converter.schemas.enable": "true",
-        }
-        sink = {
-            "connector.class": "ParquetSink",
-            "topics": topic,
-            "store.url": f"file://{store}",
-            "flush.size": "100",
-            "rotate.schedule.interval.ms": "500",
-            "value.converter": "JsonConverter",
-            "value.converter.schemas.enable": "true",
-        }
-        files = [
-            write_connector_file(tmp_path / "pg.json", "pg", source),
-            write_connector_file(tmp_path / "pq.json", "pq", sink),
-        ]
-        worker = start_connect_worker(broker.bootstrap, tmp_path / "w", connector_files=files)
+        worker, topic, store = start_pipeline(broker, tmp_path, postgres, db, "typed", "PostgresSource")
         local = pafs.LocalFileSystem()
 
         def count() -> int:

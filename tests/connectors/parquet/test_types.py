@@ -30,8 +30,9 @@ from connect.api import (
 from connectors.parquet import ParquetSink
 from connectors.parquet.logical import ArrowTypes
 from connectors.parquet.rows import compatibility_action
-from tests.connectors.parquet.helpers import TaskRun
+from tests.connectors.parquet.helpers import TaskRun, envelope_schema
 from tests.connectors.parquet.test_rawjson import as_bytes, converter
+from tests.connectors.parquet.test_task import SOURCE
 
 TOPIC = "pg.public.t"
 TP = TopicPartition(TOPIC, 0)
@@ -277,23 +278,7 @@ ITEM = (
     .build()
 )
 KEY = SchemaBuilder.struct().name("pg.public.t.Key").field("id", Schema.INT32_SCHEMA).build()
-SOURCE = (
-    SchemaBuilder.struct()
-    .name("io.debezium.connector.postgresql.Source")
-    .field("ts_ms", Schema.INT64_SCHEMA)
-    .field("lsn", Schema.OPTIONAL_INT64_SCHEMA)
-    .build()
-)
-ENVELOPE = (
-    SchemaBuilder.struct()
-    .name("pg.public.t.Envelope")
-    .field("before", ITEM)
-    .field("after", ITEM)
-    .field("source", SOURCE)
-    .field("op", Schema.STRING_SCHEMA)
-    .field("ts_ms", Schema.OPTIONAL_INT64_SCHEMA)
-    .build()
-)
+ENVELOPE = envelope_schema("pg.public.t", ITEM, SOURCE)
 FULL = {
     "id": 0,
     "name": "n",
@@ -328,7 +313,7 @@ def change(
         {
             "before": Struct(ITEM, before) if before else None,
             "after": Struct(ITEM, after) if after else None,
-            "source": Struct(SOURCE, {"ts_ms": 1, "lsn": 100 + offset}),
+            "source": Struct(SOURCE, {"ts_ms": 1, "lsn": 100 + offset, "txId": 7}),
             "op": op,
             "ts_ms": 2,
         },
