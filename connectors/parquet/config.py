@@ -4,11 +4,12 @@ masking and docs) and :class:`SinkSettings`, the parsed, typed view the task wor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 from connect.api import ConfigDef, ConfigException, Password, Range, ValidString
+from connectors.parquet.logical import DECIMAL_MODES, JSON_MODES, ArrowTypes
 
 __all__ = ["CONFIG", "SinkSettings", "check_path_format", "check_store_url"]
 
@@ -232,6 +233,49 @@ CONFIG = (
         validator=ValidString.in_(*COMPATIBILITIES),
         group=_DATA,
     )
+    .define(
+        "json.handling.mode",
+        "string",
+        "json",
+        "medium",
+        "io.debezium.data.Json columns (PostgreSQL json/jsonb): json (Parquet's JSON logical type: "
+        "engines such as DuckDB query them with ->> and json functions) or string (plain UTF-8 text).",
+        validator=ValidString.in_(*JSON_MODES),
+        group=_DATA,
+    )
+    .define(
+        "decimal.handling.mode",
+        "string",
+        "precise",
+        "medium",
+        "Decimal and io.debezium.data.VariableScaleDecimal (unconstrained numeric) columns: precise "
+        "(Parquet decimal: a Decimal's own scale; VariableScaleDecimal with decimal.precision and "
+        "decimal.scale), double (float64, may round) or string (the exact number as text).",
+        validator=ValidString.in_(*DECIMAL_MODES),
+        group=_DATA,
+    )
+    .define(
+        "decimal.precision",
+        "int",
+        38,
+        "low",
+        "Precision of the Parquet decimal VariableScaleDecimal values are written as "
+        "(decimal.handling.mode=precise); a value with more integer digits than decimal.precision - "
+        "decimal.scale fails its record.",
+        validator=Range.between(1, 38),
+        group=_DATA,
+    )
+    .define(
+        "decimal.scale",
+        "int",
+        10,
+        "low",
+        "Scale of the Parquet decimal VariableScaleDecimal values are written as "
+        "(decimal.handling.mode=precise); more fractional digits are rounded half-even. At most "
+        "decimal.precision.",
+        validator=Range.between(0, 38),
+        group=_DATA,
+    )
 )
 
 
@@ -257,6 +301,7 @@ class SinkSettings:
     envelope_mode: str
     compatibility: str
     value_format: str
+    types: ArrowTypes = field(default_factory=ArrowTypes)
 
     @classmethod
     def parse(cls, props: Mapping[str, str]) -> SinkSettings:
@@ -268,6 +313,9 @@ class SinkSettings:
             raise ConfigException(
                 "partition.field.name", "", "the field partitioner needs at least one field"
             )
+        precision, scale = int(c["decimal.precision"]), int(c["decimal.scale"])
+        if scale > precision:
+            raise ConfigException("decimal.scale", scale, f"must be at most decimal.precision ({precision})")
 
         def secret(key: str) -> str | None:
             value = c[key]
@@ -293,4 +341,10 @@ class SinkSettings:
             envelope_mode=str(c["envelope.mode"]),
             compatibility=str(c["schema.compatibility"]),
             value_format=str(c["value.format"]),
+            types=ArrowTypes(
+                json_mode=str(c["json.handling.mode"]),
+                decimal_mode=str(c["decimal.handling.mode"]),
+                decimal_precision=precision,
+                decimal_scale=scale,
+            ),
         )

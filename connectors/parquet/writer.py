@@ -216,7 +216,9 @@ class PartitionWriter:
         if shape.raw_start >= 0 or target is None:
             return records
         try:
-            table = rows_to_table([(shape, records)], target, self.settings.envelope_mode)
+            table = rows_to_table(
+                [(shape, records)], target, self.settings.envelope_mode, self.settings.types
+            )
         except (DataException, pa.ArrowException):
             return records
         return _Converted(table, records[0].original_kafka_offset, records[-1].original_kafka_offset)
@@ -300,7 +302,9 @@ class PartitionWriter:
             action = "same"
         else:
             cached = self._actions.get(incoming)
-            action = cached or compatibility_action(self._current, incoming, self.settings.compatibility)
+            action = cached or compatibility_action(
+                self._current, incoming, self.settings.compatibility, self.settings.types
+            )
             self._actions[incoming] = action
         if action == "rotate":
             if self._round.count:
@@ -349,7 +353,7 @@ class PartitionWriter:
         """One table of a directory's runs: records converted now, converted ones as they are."""
         if not any(isinstance(recs, _Converted) for _, recs in runs):
             pending = [(shape, recs) for shape, recs in runs if isinstance(recs, list)]
-            return rows_to_table(pending, target, self.settings.envelope_mode)
+            return rows_to_table(pending, target, self.settings.envelope_mode, self.settings.types)
         parts: list[pa.Table] = []
         todo: list[tuple[Shape, list[SinkRecord]]] = []
         for shape, recs in runs:
@@ -357,11 +361,11 @@ class PartitionWriter:
                 todo.append((shape, recs))
                 continue
             if todo:
-                parts.append(rows_to_table(todo, target, self.settings.envelope_mode))
+                parts.append(rows_to_table(todo, target, self.settings.envelope_mode, self.settings.types))
                 todo = []
             parts.append(recs.table)
         if todo:
-            parts.append(rows_to_table(todo, target, self.settings.envelope_mode))
+            parts.append(rows_to_table(todo, target, self.settings.envelope_mode, self.settings.types))
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
 
     def _default_dir(self) -> str:

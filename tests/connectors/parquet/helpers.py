@@ -34,6 +34,20 @@ ROW_V2 = (
 )
 
 
+def envelope_schema(name: str, row: Schema, source: Schema) -> Schema:
+    """A Debezium envelope schema ``<name>.Envelope`` of ``row`` images and a ``source`` block."""
+    return (
+        SchemaBuilder.struct()
+        .name(f"{name}.Envelope")
+        .field("before", row)
+        .field("after", row)
+        .field("source", source)
+        .field("op", Schema.STRING_SCHEMA)
+        .field("ts_ms", Schema.OPTIONAL_INT64_SCHEMA)
+        .build()
+    )
+
+
 def struct_records(
     tp: TopicPartition,
     offsets: Iterable[int],

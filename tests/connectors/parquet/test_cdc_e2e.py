@@ -4,12 +4,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 
 from tests.connectors.parquet.helpers import committed_files
@@ -31,6 +35,40 @@ def postgres() -> Iterator[PostgresServer]:
         server.close()
 
 
+def start_pipeline(
+    broker: BrokerUnderTest, tmp_path: Path, postgres: PostgresServer, db: str, table: str, source_class: str
+) -> tuple[ConnectWorker, str, Path]:
+    """A worker running PostgresSource (``source_class``) for ``public.<table>`` of ``db`` and a
+    ParquetSink of its topic into ``tmp_path/lake``: (worker, topic, store)."""
+    prefix = f"cdc{uuid.uuid4().hex[:8]}"
+    topic = f"{prefix}.public.{table}"
+    store = tmp_path / "lake"
+    source = {
+        **postgres.connector_config(db),
+        "connector.class": source_class,
+        "topic.prefix": prefix,
+        "table.include.list": f"public.{table}",
+        "slot.name": f"slot_{uuid.uuid4().hex[:10]}",
+        "poll.interval.ms": "100",
+        "value.converter": "JsonConverter",
+        "value.converter.schemas.enable": "true",
+    }
+    sink = {
+        "connector.class": "ParquetSink",
+        "topics": topic,
+        "store.url": f"file://{store}",
+        "flush.size": "100",
+        "rotate.schedule.interval.ms": "500",
+        "value.converter": "JsonConverter",
+        "value.converter.schemas.enable": "true",
+    }
+    files = [
+        write_connector_file(tmp_path / "pg.json", "pg", source),
+        write_connector_file(tmp_path / "pq.json", "pq", sink),
+    ]
+    return start_connect_worker(broker.bootstrap, tmp_path / "w", connector_files=files), topic, store
+
+
 def test_postgres_changes_become_a_queryable_parquet_table(
     broker: BrokerUnderTest, tmp_path: Path, postgres: PostgresServer
 ) -> None:
@@ -39,33 +77,9 @@ def test_postgres_changes_become_a_queryable_parquet_table(
             conn.execute("CREATE TABLE items (id int PRIMARY KEY, label text, price double precision)")
             conn.execute("ALTER TABLE items REPLICA IDENTITY FULL")
             conn.execute("INSERT INTO items VALUES (1, 'one', 1.5), (2, 'two', 2.5), (3, 'three', 3.5)")
-        prefix = f"cdc{uuid.uuid4().hex[:8]}"
-        topic = f"{prefix}.public.items"
-        store = tmp_path / "lake"
-        source = {
-            **postgres.connector_config(db),
-            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-            "topic.prefix": prefix,
-            "table.include.list": "public.items",
-            "slot.name": f"slot_{uuid.uuid4().hex[:10]}",
-            "poll.interval.ms": "100",
-            "value.converter": "JsonConverter",
-            "value.converter.schemas.enable": "true",
-        }
-        sink = {
-            "connector.class": "ParquetSink",
-            "topics": topic,
-            "store.url": f"file://{store}",
-            "flush.size": "100",
-            "rotate.schedule.interval.ms": "500",
-            "value.converter": "JsonConverter",
-            "value.converter.schemas.enable": "true",
-        }
-        files = [
-            write_connector_file(tmp_path / "pg.json", "pg", source),
-            write_connector_file(tmp_path / "pq.json", "pq", sink),
-        ]
-        worker: ConnectWorker = start_connect_worker(broker.bootstrap, tmp_path / "w", connector_files=files)
+        worker, topic, store = start_pipeline(
+            broker, tmp_path, postgres, db, "items", "io.debezium.connector.postgresql.PostgresConnector"
+        )
         try:
             healthy = worker.healthy("pg", "pq")
             local = pafs.LocalFileSystem()
@@ -102,3 +116,84 @@ def test_postgres_changes_become_a_queryable_parquet_table(
                 i: {"label": label, "price": price} for i, label, price in conn.execute("SELECT * FROM items")
             }
         assert state == current
+
+
+def test_postgres_types_are_parquet_types_that_query_engines_use(
+    broker: BrokerUnderTest, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """timestamptz, jsonb, numeric, numeric(10,2), date, time, timestamp and uuid columns arrive as
+    timestamp[us, UTC], JSON, decimals, date32, time64, timestamp and string; pyarrow and DuckDB query
+    them as such; a delete of a REPLICA IDENTITY DEFAULT table has nulls in its non-key columns."""
+    duckdb = pytest.importorskip("duckdb")
+    with postgres.database() as db:
+        with postgres.connect(db) as conn:
+            conn.execute(
+                "CREATE TABLE typed (id int PRIMARY KEY, at timestamptz NOT NULL, doc jsonb, amount numeric,"
+                " price numeric(10,2) NOT NULL, day date, t time, ts timestamp, uid uuid)"
+            )
+            conn.execute(
+                "INSERT INTO typed VALUES"
+                ' (1, \'2024-01-02 03:04:05.123456+02\', \'{"a": {"b": 1}, "s": "x"}\', 1.5, 10.25,'
+                "  '2024-01-02', '01:02:03.456789', '2024-01-02 03:04:05.654321',"
+                "  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),"
+                " (2, '2024-06-30 23:59:59+00', '[1, 2]', -12345678901234567.0123456789, 0.10,"
+                "  '1999-12-31', '23:59:59', '1999-12-31 23:59:59', NULL),"
+                " (3, '1970-01-01 00:00:00+00', NULL, NULL, 100.00, NULL, NULL, NULL, NULL)"
+            )
+        worker, topic, store = start_pipeline(broker, tmp_path, postgres, db, "typed", "PostgresSource")
+        local = pafs.LocalFileSystem()
+
+        def count() -> int:
+            found = committed_files(local, str(store), topic)
+            return sum(pq.ParquetFile(f.path).metadata.num_rows for f in found)
+
+        try:
+            healthy = worker.healthy("pg", "pq")
+            wait_until("the snapshot in Parquet", lambda: count() >= 3, 60, alive=healthy)
+            with postgres.connect(db) as conn:
+                conn.execute("DELETE FROM typed WHERE id = 3")  # REPLICA IDENTITY DEFAULT: key only
+            wait_until("the delete in Parquet", lambda: count() >= 4, 60, alive=healthy)
+        finally:
+            worker.close()
+
+        paths = [f.path for f in committed_files(local, str(store), topic)]
+        table = pa.concat_tables([pq.read_table(p) for p in paths])
+        types = dict(zip(table.schema.names, table.schema.types, strict=True))
+        assert types["at"] == pa.timestamp("us", tz="UTC")
+        assert types["doc"] == pa.json_()
+        assert types["amount"] == pa.decimal128(38, 10)
+        assert types["price"] == pa.decimal128(38, 2)
+        assert types["day"] == pa.date32()
+        assert types["t"] == pa.time64("us")
+        assert types["ts"] == pa.timestamp("us")
+        assert types["uid"] == pa.string()
+        by_id = {(r["id"], r["__op"]): r for r in table.to_pylist()}
+        one, two = by_id[(1, "r")], by_id[(2, "r")]
+        assert one["at"] == dt.datetime(2024, 1, 2, 1, 4, 5, 123456, tzinfo=dt.UTC)
+        assert one["amount"] == decimal.Decimal("1.5") and one["price"] == decimal.Decimal("10.25")
+        assert two["amount"] == decimal.Decimal("-12345678901234567.0123456789")
+        assert one["day"] == dt.date(2024, 1, 2) and one["t"] == dt.time(1, 2, 3, 456789)
+        assert one["ts"] == dt.datetime(2024, 1, 2, 3, 4, 5, 654321)
+        assert one["uid"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+        deleted = by_id[(3, "d")]
+        assert deleted["__deleted"] is True
+        assert deleted["at"] is None and deleted["price"] is None, "a key-only delete image has nulls"
+
+        files_sql = "read_parquet([" + ", ".join(f"'{p}'" for p in paths) + "])"
+        rows = duckdb.sql(
+            f"select id, doc->>'s', doc->'a'->>'b', price, amount from {files_sql}"
+            " where \"at\" > timestamptz '2024-01-02 01:00:00+00' and __op = 'r' order by id"
+        ).fetchall()
+        assert rows == [
+            (1, "x", "1", decimal.Decimal("10.25"), decimal.Decimal("1.5000000000")),
+            (2, None, None, decimal.Decimal("0.10"), decimal.Decimal("-12345678901234567.0123456789")),
+        ]
+        total = duckdb.sql(f"select sum(price), sum(amount) from {files_sql} where __op = 'r'").fetchall()
+        assert total == [(decimal.Decimal("110.35"), decimal.Decimal("-12345678901234565.5123456789"))]
+        kinds = dict(
+            duckdb.sql(
+                f"select column_name, column_type from (describe select * from {files_sql})"
+            ).fetchall()
+        )
+        assert kinds["at"] == "TIMESTAMP WITH TIME ZONE" and kinds["doc"] == "JSON"
+        assert kinds["ts"] == "TIMESTAMP" and kinds["day"] == "DATE" and kinds["t"] == "TIME"

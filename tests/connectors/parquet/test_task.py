@@ -37,6 +37,7 @@ from tests.connectors.parquet.helpers import (
     TaskRun,
     check_exactly_once,
     committed_files,
+    envelope_schema,
     struct_records,
 )
 
@@ -295,16 +296,7 @@ SOURCE = (
     .field("txId", Schema.OPTIONAL_INT64_SCHEMA)
     .build()
 )
-ENVELOPE = (
-    SchemaBuilder.struct()
-    .name("pg.public.items.Envelope")
-    .field("before", ITEM)
-    .field("after", ITEM)
-    .field("source", SOURCE)
-    .field("op", Schema.STRING_SCHEMA)
-    .field("ts_ms", Schema.OPTIONAL_INT64_SCHEMA)
-    .build()
-)
+ENVELOPE = envelope_schema("pg.public.items", ITEM, SOURCE)
 
 
 def change(offset: int, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> SinkRecord:
