@@ -8,7 +8,7 @@ Pure functions over a :class:`PluginRegistry`; thread-safe.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connect.api.config import HIDDEN, ConfigDef, ConfigKey, ConfigValue, Range, ValidString
@@ -349,9 +349,17 @@ def _string(v: Any) -> str:
     return str(v)
 
 
-def validate(props: Mapping[str, str], registry: PluginRegistry) -> ConfigInfos:
+def validate(
+    props: Mapping[str, str],
+    registry: PluginRegistry,
+    resolve: Callable[[Mapping[str, str]], dict[str, str]] | None = None,
+) -> ConfigInfos:
     """Validate a whole connector config: common keys, transforms/predicates, and the connector's own
-    ``validate()``. Never raises for bad input; every problem is a per-field message."""
+    ``validate()``. Never raises for bad input; every problem is a per-field message.
+
+    ``resolve`` applies the worker's config providers: the connector's own ``validate()`` sees resolved
+    values (as in Kafka's AbstractHerder, so a connection check uses the real password), while the
+    values shown in the result stay as given (``${file:…}``), so nothing resolved is echoed back."""
     name_for_result = props.get("connector.class", "")
     try:
         cls = connector_class(props, registry)
@@ -401,12 +409,20 @@ def validate(props: Mapping[str, str], registry: PluginRegistry) -> ConfigInfos:
             found.add_error_message(m)
     connector_def = ConfigDef()
     try:
+        resolved = dict(props) if resolve is None else resolve(props)
+    except Exception as exc:
+        resolved = dict(props)
+        by_name["connector.class"].add_error_message(f"Cannot resolve config providers: {exc}")
+    try:
         connector = cls()
         connector_def = connector.config()
-        own = connector.validate(dict(props)).config_values
+        own = connector.validate(resolved).config_values
     except Exception as exc:
         own = []
         by_name["connector.class"].add_error_message(f"{type(exc).__name__} while validating: {exc}")
+    for cv in own:
+        if cv.name in props and resolved.get(cv.name) != props[cv.name]:
+            cv.value = props[cv.name]  # show what was given, never a resolved value
     for cv in own:
         if cv.name in by_name:
             for m in cv.error_messages:

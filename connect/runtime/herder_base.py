@@ -425,7 +425,7 @@ class HerderBase(Herder):
                 raise BadRequestError(
                     "Included connector type " + given + " does not match request type " + plugin
                 )
-        return validate({**config, "connector.class": desc.name}, self.registry)
+        return validate({**config, "connector.class": desc.name}, self.registry, self.worker.resolve)
 
     # -- helpers for subclasses ----------------------------------------------------------------------
 
@@ -442,7 +442,7 @@ class HerderBase(Herder):
                 f"in the URL ({name})"
             )
         config = {**config, "name": name}
-        infos = validate(config, self.registry)
+        infos = validate(config, self.registry, self.worker.resolve)
         if infos.error_count:
             errors = infos.errors_by_field()
             lines = [m for msgs in errors.values() for m in msgs]

@@ -8,8 +8,9 @@ checks the fields and then, as Debezium does, tries the connection (at most
 ``database.password``, an unreachable server on ``database.hostname``/``database.port``, a missing
 database on ``database.dbname``, a missing user on ``database.user`` and ``wal_level`` other than
 ``logical`` on ``database.hostname`` — so a config that cannot work is refused with 400 at once. The
-connection is tried only when every field is valid, and not when a connection key holds a config
-provider reference (``${env:…}``, ``${file:…}``), which is resolved only when the connector runs.
+connection is tried only when every field is valid. The runtime resolves config provider references
+(``${env:…}``, ``${file:…}``) before calling ``validate()``, as Kafka does; a reference it could not
+resolve is left alone here (no connection is tried with it).
 
 ``start()`` checks again, plus what the running connector needs — that tables named in
 ``table.include.list`` exist, that the slot is not another database's — and raises a

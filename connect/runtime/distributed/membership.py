@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from kio.schema.errors import ErrorCode
+
 from connect.runtime.distributed.assignor import (
     IncrementalCooperativeAssignor,
     config_mismatch_assignments,
@@ -69,30 +71,20 @@ _VERSIONS = {
     SYNC_GROUP: (0, 5),
 }
 
-# Kafka error codes
-NONE = 0
-COORDINATOR_LOAD_IN_PROGRESS = 14
-COORDINATOR_NOT_AVAILABLE = 15
-NOT_COORDINATOR = 16
-ILLEGAL_GENERATION = 22
-INCONSISTENT_GROUP_PROTOCOL = 23
-INVALID_GROUP_ID = 24
-UNKNOWN_MEMBER_ID = 25
-INVALID_SESSION_TIMEOUT = 26
-REBALANCE_IN_PROGRESS = 27
-GROUP_AUTHORIZATION_FAILED = 30
-MEMBER_ID_REQUIRED = 79
-GROUP_MAX_SIZE_REACHED = 81
-FENCED_INSTANCE_ID = 82
-_COORDINATOR_ERRORS = frozenset({COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR})
-_MEMBERSHIP_LOST = frozenset({UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID})
-_FATAL = {
-    INCONSISTENT_GROUP_PROTOCOL: "INCONSISTENT_GROUP_PROTOCOL",
-    INVALID_GROUP_ID: "INVALID_GROUP_ID",
-    INVALID_SESSION_TIMEOUT: "INVALID_SESSION_TIMEOUT",
-    GROUP_AUTHORIZATION_FAILED: "GROUP_AUTHORIZATION_FAILED",
-    GROUP_MAX_SIZE_REACHED: "GROUP_MAX_SIZE_REACHED",
-}
+_COORDINATOR_ERRORS = frozenset(
+    {ErrorCode.coordinator_load_in_progress, ErrorCode.coordinator_not_available, ErrorCode.not_coordinator}
+)
+_MEMBERSHIP_LOST = frozenset({ErrorCode.unknown_member_id, ErrorCode.fenced_instance_id})
+_FATAL = frozenset(
+    {
+        ErrorCode.inconsistent_group_protocol,
+        ErrorCode.invalid_group_id,
+        ErrorCode.invalid_session_timeout,
+        ErrorCode.group_authorization_failed,
+        ErrorCode.group_max_size_reached,
+    }
+)
+_REJOIN = (ErrorCode.rebalance_in_progress, ErrorCode.illegal_generation)
 
 RETRY_BACKOFF_S = 0.1
 MAX_RETRY_BACKOFF_S = 1.0
@@ -334,12 +326,12 @@ class WorkerGroupMember:
                     FIND_COORDINATOR, v, {"key": self.group_id, "key_type": 0}, self._timeout()
                 )
                 code = int(resp.error_code)
-                if code != NONE:
+                if code != ErrorCode.none:
                     boot.close()
                     if code in _COORDINATOR_ERRORS:
                         raise ConnectionError(f"FindCoordinator: error {code}")
                     if code in _FATAL:
-                        raise GroupMembershipError(f"FindCoordinator failed: {_FATAL[code]}")
+                        raise GroupMembershipError(f"FindCoordinator failed: {ErrorCode(code).name.upper()}")
                     raise ConnectionError(f"FindCoordinator failed with error {code}")
                 target = (resp.host, resp.port)
                 if target == boot.address:
@@ -429,7 +421,7 @@ class WorkerGroupMember:
             wait,
         )
         code = int(resp.error_code)
-        if code != NONE:
+        if code != ErrorCode.none:
             self._join_failed("JoinGroup", code, resp.member_id)
         self._last_contact = time.monotonic()
         self.member_id = resp.member_id
@@ -458,7 +450,7 @@ class WorkerGroupMember:
             wait,
         )
         code = int(sync.error_code)
-        if code != NONE:
+        if code != ErrorCode.none:
             self._join_failed("SyncGroup", code, None)
         self._last_contact = time.monotonic()
         self._backoff = RETRY_BACKOFF_S
@@ -478,19 +470,19 @@ class WorkerGroupMember:
 
     def _join_failed(self, api: str, code: int, member_id: str | None) -> None:
         """React to a JoinGroup/SyncGroup error code; always raises (to restart the join or stop)."""
-        if code == MEMBER_ID_REQUIRED and member_id:
+        if code == ErrorCode.member_id_required and member_id:
             self.member_id = member_id  # KIP-394: rejoin at once with the id the coordinator assigned
             log.debug("group %s: member id %s assigned; rejoining", self.group_id, member_id)
         elif code in _MEMBERSHIP_LOST:
             self._lose(f"{api}: error {code}")
-        elif code in (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION):
+        elif code in _REJOIN:
             log.info("group %s: %s: error %d; rejoining", self.group_id, api, code)
         elif code in _COORDINATOR_ERRORS:
             log.info("group %s: %s: coordinator moved (error %d)", self.group_id, api, code)
             self._drop_coordinator()
             self._sleep(self._next_backoff())
         elif code in _FATAL:
-            raise GroupMembershipError(f"{api} failed: {_FATAL[code]} (error {code})")
+            raise GroupMembershipError(f"{api} failed: {ErrorCode(code).name.upper()} (error {int(code)})")
         else:
             log.warning("group %s: %s failed with error %d; retrying", self.group_id, api, code)
             self._sleep(self._next_backoff())
@@ -628,11 +620,11 @@ class WorkerGroupMember:
         code = self._send_heartbeat(conn, self.generation)
         now = time.monotonic()
         self._next_heartbeat = now + self.heartbeat_interval_ms / 1000
-        if code in (NONE, REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION):
+        if code in (ErrorCode.none, *_REJOIN):
             self._last_contact = now
-        if code == NONE:
+        if code == ErrorCode.none:
             return
-        if code in (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION):
+        if code in _REJOIN:
             self.request_rejoin(f"heartbeat: error {code}")
         elif code in _MEMBERSHIP_LOST:
             self._lose(f"heartbeat: error {code}")
@@ -655,7 +647,7 @@ class WorkerGroupMember:
                     code = self._send_heartbeat(conn, generation)
                 except OSError:
                     return
-                if code in (NONE, REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION):
+                if code in (ErrorCode.none, *_REJOIN):
                     self._last_contact = time.monotonic()
                 if code in _MEMBERSHIP_LOST:
                     lost.append(code)

@@ -53,8 +53,8 @@ def start_worker(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[StartWorke
     ``tmp_path``, running the connector files given on its command line; all are closed at teardown."""
     workers = StartedWorkers(broker.bootstrap, tmp_path)
 
-    def start(files: tuple[Path, ...] = (), **props: str) -> ConnectWorker:
-        return workers.start(props, connector_files=files)
+    def start(files: tuple[Path, ...] = (), env: dict[str, str] | None = None, **props: str) -> ConnectWorker:
+        return workers.start(props, connector_files=files, env=env)
 
     try:
         yield start
@@ -250,6 +250,32 @@ def test_a_config_that_cannot_connect_is_refused_with_400(
         assert list(errors) == [key] and message in errors[key][0], f"{name}: {errors}"
         assert "WrongPassw0rd!" not in r.text
     assert worker.json("GET", "/connectors") == []
+    assert "WrongPassw0rd!" not in worker.log_text()
+
+
+def test_validate_sees_config_provider_values_but_never_echoes_them(
+    pg: PostgresServer, pg_config: dict[str, str], start_worker: StartWorker
+) -> None:
+    """As Kafka's herder, the connection check runs on resolved values: a wrong password given as
+    ``${env:…}`` is refused with 400, the right one is accepted, and the validate answer shows the
+    reference, never the resolved value."""
+    worker = start_worker(
+        env={"PG_WRONG": "WrongPassw0rd!", "PG_RIGHT": pg_config["database.password"]},
+        **{"config.providers": "env", "config.providers.env.class": "EnvVarConfigProvider"},
+    )
+    base = {**pg_config, **_json_config(f"pg{uuid.uuid4().hex[:8]}")}
+    wrong = {**base, "database.password": "${env:PG_WRONG}"}
+    r = worker.post("/connectors", json={"name": "via-env", "config": wrong})
+    assert r.status_code == 400, r.text
+    assert "database.password" in r.json()["message"] and "WrongPassw0rd!" not in r.text
+    r = worker.put("/connector-plugins/PostgresSource/config/validate", json={**wrong, "name": "via-env"})
+    shown = {c["value"]["name"]: c["value"] for c in r.json()["configs"]}
+    assert shown["database.password"]["errors"] and "WrongPassw0rd!" not in r.text
+    right = {**base, "database.password": "${env:PG_RIGHT}", "slot.name": f"s{uuid.uuid4().hex[:8]}"}
+    r = worker.post("/connectors", json={"name": "via-env", "config": right})
+    assert r.status_code == 201, r.text
+    assert r.json()["config"]["database.password"] == "${env:PG_RIGHT}"
+    worker.delete("/connectors/via-env")
     assert "WrongPassw0rd!" not in worker.log_text()
 
 
