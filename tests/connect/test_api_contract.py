@@ -238,3 +238,88 @@ def test_transformation() -> None:
     r = SourceRecord(None, None, "t", value="abc")
     out = _Upper().apply(r)
     assert out is not None and out.value == "ABC" and r.value == "abc"
+
+
+# The public plugin contract, pinned: adding or removing a name is a deliberate API change (update this
+# list, docs/ARCHITECTURE.md and the changelog in the same commit). Helper sessions must not grow it by
+# accident, and a rename (as ConnectorConfig -> AbstractConfig) shows here.
+PINNED_API = frozenset(
+    {
+        "AbstractConfig",
+        "AlreadyExistsException",
+        "BatchConverter",
+        "CaseInsensitiveValidString",
+        "CompositeValidator",
+        "Config",
+        "ConfigDef",
+        "ConfigException",
+        "ConfigKey",
+        "ConfigType",
+        "ConfigValue",
+        "ConnectException",
+        "ConnectRecord",
+        "ConnectSchema",
+        "Connector",
+        "ConnectorContext",
+        "Converter",
+        "DataException",
+        "Date",
+        "Decimal",
+        "ErrantRecordReporter",
+        "Field",
+        "Header",
+        "HeaderConverter",
+        "Headers",
+        "IllegalWorkerStateException",
+        "Importance",
+        "LambdaValidator",
+        "NO_DEFAULT",
+        "NonEmptyString",
+        "NonNullValidator",
+        "NotFoundException",
+        "OffsetStorageReader",
+        "Password",
+        "Predicate",
+        "Range",
+        "Recommender",
+        "RecordMetadata",
+        "RetriableException",
+        "Schema",
+        "SchemaAndValue",
+        "SchemaBuilder",
+        "SchemaBuilderException",
+        "SchemaProjectorException",
+        "SinkConnector",
+        "SinkConnectorContext",
+        "SinkRecord",
+        "SinkTask",
+        "SinkTaskContext",
+        "SourceConnector",
+        "SourceConnectorContext",
+        "SourceRecord",
+        "SourceTask",
+        "SourceTaskContext",
+        "Struct",
+        "Task",
+        "TaskContext",
+        "Time",
+        "Timestamp",
+        "TimestampType",
+        "TopicPartition",
+        "Transformation",
+        "Type",
+        "ValidList",
+        "ValidString",
+        "Validator",
+        "Width",
+        "schema_from_json",
+        "schema_to_json",
+    }
+)
+
+
+def test_public_api_is_pinned() -> None:
+    assert set(api.__all__) == PINNED_API, (
+        f"added: {sorted(set(api.__all__) - PINNED_API)}, removed: {sorted(PINNED_API - set(api.__all__))}"
+    )
+    assert len(api.__all__) == len(set(api.__all__))
