@@ -86,3 +86,14 @@ def test_purged_binlog_position_fails_unless_when_needed(my_db: str, my_config: 
         started_task(my_config, offsets)
     task = started_task({**my_config, "snapshot.mode": "when_needed"}, offsets)
     task.stop()
+
+
+def test_example_config_is_valid_for_the_connector(my: MariaDbServer) -> None:
+    import json
+    from pathlib import Path
+
+    example = json.loads(Path("examples/connectors/mysql-source.json").read_text())["config"]
+    config = {**example, **my.connector_config()}
+    result = MySqlSource().validate(config)
+    assert result.error_count == 0, result.errors()
+    assert example["connector.class"] in MySqlSource.aliases
