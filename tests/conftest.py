@@ -27,7 +27,7 @@ from tests.support.brokers import (
     unique_topic,
 )
 from tests.support.require import require_or_skip
-from tests.support.server_fixtures import _s3_session, postgres_server, s3  # noqa: F401 - session fixtures
+from tests.support.server_fixtures import _s3_session, mariadb_server, postgres_server, s3  # noqa: F401 - session fixtures
 from tests.support.servers import ServerProcess
 
 __all__ = ["require_or_skip"]
@@ -72,6 +72,7 @@ SERVER_FIXTURES = frozenset(
         "_session_broker",  # the shared broker process
         "headrace_brokers",  # private broker processes
         "postgres_server",  # a throwaway PostgreSQL
+        "mariadb_server",  # a throwaway MariaDB
         "_s3_session",  # SeaweedFS
         "make_cluster",  # distributed worker processes
         "start_worker",  # standalone worker processes

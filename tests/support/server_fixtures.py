@@ -3,6 +3,8 @@ tests/conftest.py, so one PostgreSQL and one S3 store serve the whole run):
 
 - ``postgres_server``: PostgreSQL 15 (``tests/support/postgres.py``): HEADRACE_TEST_POSTGRES_DSN, else a
   local throwaway server, else skip (a failure under HEADRACE_REQUIRE_SERVERS=1).
+- ``mariadb_server``: MariaDB 10.11 (``tests/support/mariadb.py``): HEADRACE_TEST_MYSQL_URL, else a local
+  throwaway server, else skip (a failure under HEADRACE_REQUIRE_SERVERS=1).
 - ``s3``: an S3 store (``tests/support/seaweedfs.py``), started on first use and SIGKILLed at the end.
 """
 
@@ -15,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.mariadb import MariaDbServer, MariaDbUnavailable
+from tests.support.mariadb import start_or_connect as start_or_connect_mariadb
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_or_connect
 from tests.support.require import require_or_skip
 from tests.support.seaweedfs import S3Store, s3_store
 
-__all__ = ["_s3_session", "postgres_server", "s3"]
+__all__ = ["_s3_session", "mariadb_server", "postgres_server", "s3"]
 
 _FAILED: list[str] = []
 
@@ -33,6 +37,24 @@ def postgres_server() -> Iterator[PostgresServer]:
     except PostgresUnavailable as exc:
         _FAILED.append(f"PostgreSQL not available: {exc}")
         require_or_skip(_FAILED[0])
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+_MARIADB_FAILED: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDbServer]:
+    if _MARIADB_FAILED:
+        require_or_skip(_MARIADB_FAILED[0])
+    try:
+        server = start_or_connect_mariadb()
+    except MariaDbUnavailable as exc:
+        _MARIADB_FAILED.append(f"MariaDB not available: {exc}")
+        require_or_skip(_MARIADB_FAILED[0])
     try:
         yield server
     finally:

@@ -1,0 +1,143 @@
+"""The binlog connection: pymysqlreplication on a reader thread, started at a position the task owns.
+
+The library is used with ``is_mariadb=False, resume_stream=True, log_file, log_pos`` (which also works
+against MariaDB): with ``is_mariadb=True`` it ignores ``log_file``/``log_pos``, and its own reconnects
+resume from its memory. The task's position is the truth: every (re)connect is a new
+:class:`BinlogReader` at the task's position, and if the library reconnects by itself (a second
+artificial Rotate event in one session) the reader stops with an error so that the task reconnects
+from its own position instead.
+
+Threading: the reader thread reads and puts events in a bounded queue; the task thread takes them with
+:meth:`take`. :meth:`close` may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Final
+
+import pymysql
+from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.event import (
+    GtidEvent,
+    MariadbGtidEvent,
+    QueryEvent,
+    RotateEvent,
+    XidEvent,
+)
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+from connectors.mysql.config import Settings
+
+log = logging.getLogger("connectors.mysql")
+
+EVENTS: Final = [
+    RotateEvent,
+    GtidEvent,
+    MariadbGtidEvent,
+    QueryEvent,
+    XidEvent,
+    WriteRowsEvent,
+    UpdateRowsEvent,
+    DeleteRowsEvent,
+]
+
+
+class ReaderStopped(Exception):
+    """The reader ended: ``cause`` is the error (None when closed)."""
+
+    def __init__(self, cause: BaseException | None) -> None:
+        super().__init__(str(cause) if cause else "closed")
+        self.cause = cause
+
+
+def _connect(**kwargs: Any) -> Any:
+    """pymysql.connect with the keyword names PyMySQL >= 1.1 expects (the library passes the
+    deprecated ``db`` and ``passwd``)."""
+    if "db" in kwargs:
+        kwargs["database"] = kwargs.pop("db")
+    if "passwd" in kwargs:
+        kwargs["password"] = kwargs.pop("passwd")
+    return pymysql.connect(**kwargs)
+
+
+class BinlogReader:
+    def __init__(self, settings: Settings, file: str, pos: int, queue_size: int) -> None:
+        self.file = file
+        self.pos = pos
+        args = settings.connect_args()
+        connection = {
+            "host": args["host"],
+            "port": args["port"],
+            "user": args["user"],
+            "password": args["password"],
+            "connect_timeout": args["connect_timeout"],
+        }
+        if "ssl" in args:
+            connection["ssl"] = args["ssl"]
+        self._stream = BinLogStreamReader(
+            connection_settings=connection,
+            server_id=settings.server_id,
+            resume_stream=True,
+            blocking=True,
+            log_file=file,
+            log_pos=pos,
+            only_events=EVENTS,
+            is_mariadb=False,
+            slave_heartbeat=5,
+            enable_logging=False,
+            pymysql_wrapper=_connect,
+        )
+        self._queue: queue.Queue[Any] = queue.Queue(queue_size)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"mysql-binlog-{file}:{pos}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        fake_rotations = 0
+        put = self._queue.put
+        try:
+            for event in self._stream:
+                if self._closed.is_set():
+                    break
+                if isinstance(event, RotateEvent) and event.timestamp == 0:
+                    fake_rotations += 1
+                    if fake_rotations > 1:
+                        raise ConnectionError(
+                            "the binlog client reconnected by itself; reconnecting from the task's position"
+                        )
+                put(event)
+            put(ReaderStopped(None))
+        except BaseException as exc:
+            if not self._closed.is_set():
+                put(ReaderStopped(exc))
+        finally:
+            try:
+                self._stream.close()
+            except Exception:
+                pass
+
+    def take(self, timeout: float) -> Any:
+        """The next event, None after ``timeout`` s; raises :class:`ReaderStopped` when the reader ended."""
+        try:
+            item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return None
+        if isinstance(item, ReaderStopped):
+            self._queue.put(item)  # stays ended
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._closed.set()
+        try:
+            self._stream.close()
+        except Exception:
+            pass
+        try:  # unblock a reader waiting on a full queue
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
