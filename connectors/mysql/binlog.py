@@ -3,9 +3,10 @@
 The library is used with ``is_mariadb=False, resume_stream=True, log_file, log_pos`` (which also works
 against MariaDB): with ``is_mariadb=True`` it ignores ``log_file``/``log_pos``, and its own reconnects
 resume from its memory. The task's position is the truth: every (re)connect is a new
-:class:`BinlogReader` at the task's position, and if the library reconnects by itself (a second
-artificial Rotate event in one session) the reader stops with an error so that the task reconnects
-from its own position instead.
+:class:`BinlogReader` at the task's position, and if the library reconnects by itself (an artificial
+Rotate event to the file already being read) the reader stops with an error so that the task
+reconnects from its own position instead. An artificial Rotate to another file is the server moving on
+from a binlog that ended without a Rotate event (the server crashed while writing it): it is kept.
 
 Threading: the reader thread reads and puts events in a bounded queue; the task thread takes them with
 :meth:`take`. :meth:`close` may be called from any thread.
@@ -96,18 +97,23 @@ class BinlogReader:
         self._thread.start()
 
     def _run(self) -> None:
-        fake_rotations = 0
+        current: str | None = None  # the binlog file being read
         put = self._queue.put
         try:
             for event in self._stream:
                 if self._closed.is_set():
                     break
-                if isinstance(event, RotateEvent) and event.timestamp == 0:
-                    fake_rotations += 1
-                    if fake_rotations > 1:
+                if isinstance(event, RotateEvent):
+                    if event.timestamp == 0 and current is not None and event.next_binlog == current:
+                        # an artificial Rotate to the file being read: the library reconnected by
+                        # itself, from its own memory (possibly inside a transaction)
                         raise ConnectionError(
                             "the binlog client reconnected by itself; reconnecting from the task's position"
                         )
+                    # the first artificial Rotate names the start; a real one (or an artificial one to
+                    # the next file, sent when a file ended without a Rotate, e.g. after a server
+                    # crash) moves to the next file
+                    current = event.next_binlog
                 put(event)
             put(ReaderStopped(None))
         except BaseException as exc:

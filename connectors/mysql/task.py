@@ -541,8 +541,11 @@ class MySqlSourceTask(SourceTask):
                 self._ddl(event, query, out)
                 self._end_tx(packet.log_pos)
         elif kind is RotateEvent:
+            moved = event.next_binlog != self._file
             self._file = event.next_binlog
-            if event.timestamp != 0:  # a real rotation: the next file starts at 4
+            # a real rotation, or an artificial one to the next file (its predecessor ended without a
+            # Rotate: the server crashed): the next file starts at 4
+            if event.timestamp != 0 or (moved and self._tx_pos is None):
                 self._position = {
                     **self._position,
                     "file": event.next_binlog,
