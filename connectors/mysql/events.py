@@ -1,5 +1,14 @@
 """Debezium change events for MySQL: per-table schemas (Key, Value, Envelope), the ``source`` block,
-schema change events and heartbeats. Called on the task thread only."""
+schema change events and heartbeats. Called on the task thread only.
+
+Per-record cost: every row becomes up to five structs (key, before/after, source, envelope). Their
+values are built here from already converted values (each column's converter yields the type its
+schema declares), so they are assembled with the documented unchecked path of
+:class:`~connect.api.data.Struct` (``values`` in schema order, every field present) instead of being
+validated field by field; the row and key dicts come from functions compiled once per table shape
+(:class:`TableModel`). ``connect.testing.check_source_records`` (used by the tests) validates every
+record against its schema, so a converter yielding a wrong type fails the type round-trip tests.
+"""
 
 from __future__ import annotations
 
@@ -112,6 +121,53 @@ HEARTBEAT_VALUE_SCHEMA: Final = (
 )
 
 
+_new = object.__new__
+
+
+def unchecked_struct(schema: Schema, values: dict[str, Any]) -> Struct:
+    """A struct from ``values`` that are known to be valid for ``schema``, in schema order with every
+    field present (the unchecked construction documented on :attr:`Struct.values`)."""
+    struct: Struct = _new(Struct)
+    struct.schema = schema
+    struct.values = values
+    return struct
+
+
+def _compile_values(
+    plan: tuple[tuple[str, Converter | None, Any], ...],
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``row -> {column: converted value}`` for ``plan``, as one generated function (no loop, no
+    per-column dispatch). Column names and converters are bound as default arguments, never
+    spliced into the source."""
+    params = []
+    items = []
+    bound: dict[str, Any] = {}
+    for i, (name, convert, _zero) in enumerate(plan):
+        bound[f"n{i}"] = name
+        params.append(f"n{i}=n{i}")
+        if convert is None:
+            items.append(f"n{i}: get(n{i})")
+        else:
+            bound[f"c{i}"] = convert
+            params.append(f"c{i}=c{i}")
+            items.append(f"n{i}: None if (v{i} := get(n{i})) is None else c{i}(v{i})")
+    source = f"def values(row, {', '.join(params)}):\n    get = row.get\n    return {{{', '.join(items)}}}\n"
+    namespace: dict[str, Any] = dict(bound)
+    exec(compile(source, "<mysql-row-values>", "exec"), namespace)  # generated from indices only
+    return namespace["values"]  # type: ignore[no-any-return]
+
+
+def _compile_key(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``values -> {key column: value}`` as one generated function."""
+    bound = {f"n{i}": name for i, name in enumerate(names)}
+    params = ", ".join(f"n{i}=n{i}" for i in range(len(names)))
+    items = ", ".join(f"n{i}: values[n{i}]" for i in range(len(names)))
+    source = f"def key(values, {params}):\n    return {{{items}}}\n"
+    namespace: dict[str, Any] = dict(bound)
+    exec(compile(source, "<mysql-key-values>", "exec"), namespace)  # generated from indices only
+    return namespace["key"]  # type: ignore[no-any-return]
+
+
 class TableModel:
     """Schemas and row conversion of one captured table (its shape at one point of the binlog)."""
 
@@ -141,6 +197,7 @@ class TableModel:
             plan.append((col.name, convert, zero))
         self.row_schema = row.build()
         self._plan = tuple(plan)
+        self._values = _compile_values(self._plan)
         self.column_names = frozenset(c.name for c in table.columns)
         self.key_names: tuple[str, ...] = tuple(k for k in key_names if self.row_schema.field(k) is not None)
         key_schema: Schema | None = None
@@ -152,6 +209,7 @@ class TableModel:
                 key.field(name, field.schema)
             key_schema = key.build()
         self.key_schema = key_schema
+        self._key = _compile_key(self.key_names)
         self.envelope_schema = (
             SchemaBuilder.struct()
             .name(f"{base}.Envelope")
@@ -165,24 +223,18 @@ class TableModel:
         )
 
     def values(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """Column values by name from a decoded row (missing columns: None)."""
-        out: dict[str, Any] = {}
-        get = row.get
-        for name, convert, _zero in self._plan:
-            v = get(name)
-            if v is None:
-                out[name] = None
-            elif convert is None:
-                out[name] = v
-            else:
-                out[name] = convert(v)
-        return out
+        """Column values by name from a decoded row (missing columns: None), converted; schema order."""
+        return self._values(row)
+
+    def row(self, values: dict[str, Any]) -> Struct:
+        """The Value struct of :meth:`values` output (not validated again)."""
+        return unchecked_struct(self.row_schema, values)
 
     def key(self, values: Mapping[str, Any]) -> Struct | None:
         key_schema = self.key_schema
         if key_schema is None:
             return None
-        return Struct(key_schema, {name: values[name] for name in self.key_names})
+        return unchecked_struct(key_schema, self._key(values))
 
     def matches(self, names: list[str] | tuple[str, ...]) -> bool:
         """Whether a binlog row with these column names fits this model."""
@@ -215,26 +267,44 @@ class EventFactory:
         thread: int | None = None,
         query: str | None = None,
     ) -> Struct:
-        return Struct(
+        return unchecked_struct(
             SOURCE_SCHEMA,
-            {
-                "version": CONNECTOR_VERSION,
-                "connector": "mysql",
-                "name": self.prefix,
-                "ts_ms": ts_ms,
-                "snapshot": snapshot,
-                "db": db,
-                "sequence": None,
-                "table": table,
-                "server_id": server_id,
-                "gtid": gtid,
-                "file": file,
-                "pos": pos,
-                "row": row,
-                "thread": thread,
-                "query": query,
-            },
+            self.source_values(db, table, ts_ms, snapshot, server_id, gtid, file, pos, row, thread, query),
         )
+
+    def source_values(
+        self,
+        db: str,
+        table: str | None,
+        ts_ms: int,
+        snapshot: str,
+        server_id: int,
+        gtid: str | None,
+        file: str,
+        pos: int,
+        row: int,
+        thread: int | None = None,
+        query: str | None = None,
+    ) -> dict[str, Any]:
+        """The source block's values in schema order (a template: copy it, set ``row``, and wrap it
+        with :func:`unchecked_struct`)."""
+        return {
+            "version": CONNECTOR_VERSION,
+            "connector": "mysql",
+            "name": self.prefix,
+            "ts_ms": ts_ms,
+            "snapshot": snapshot,
+            "db": db,
+            "sequence": None,
+            "table": table,
+            "server_id": server_id,
+            "gtid": gtid,
+            "file": file,
+            "pos": pos,
+            "row": row,
+            "thread": thread,
+            "query": query,
+        }
 
     def change(
         self,
@@ -249,7 +319,7 @@ class EventFactory:
         tombstone_offset: dict[str, Any] | None,
         out: list[SourceRecord],
     ) -> None:
-        value = Struct(
+        value = unchecked_struct(
             model.envelope_schema,
             {"before": before, "after": after, "source": source, "op": op, "ts_ms": ts_ms},
         )

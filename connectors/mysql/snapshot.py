@@ -25,7 +25,6 @@ from typing import Any
 
 import pymysql
 
-from connect.api.data import Struct
 from connect.api.records import SourceRecord
 from connectors.mysql import catalog
 from connectors.mysql.catalog import ServerInfo, TableRef, quote
@@ -265,7 +264,7 @@ class SnapshotReader:
         source = events.source(
             model.db, model.name, self._ts_ms, snapshot, 0, None, self._point.file, self._point.pos, 0
         )
-        after = Struct(model.row_schema, values)
+        after = model.row(values)
         events.change(model, "r", model.key(values), None, after, source, self._ts_ms, offset, None, out)
 
     def _table_done(self) -> None:

@@ -4,17 +4,20 @@ Offsets (one source partition ``{"server": <topic.prefix>}``), JSON-compatible, 
 
 * streaming record: ``{"file": F, "pos": P, "event": e, "row": r, "gtids": G, "server_id": S,
   "ts_sec": T}`` — ``P`` is where the record's transaction starts in binlog file ``F`` (its GTID event);
-  the record is the ``r``-th (1-based) record built from the transaction's row event number ``e``
-  (0-based). ``G`` is the GTID set of the transactions completed before it, in the server's form
-  (MariaDB ``domain-server-seq[,...]``, MySQL ``uuid:1-n[,...]``).
+  the record comes from the transaction's row event number ``e`` (0-based), after which the first ``r``
+  rows of that event are delivered completely (Debezium's meaning of ``row``). A row that gives several
+  records (a delete and its tombstone; a primary key change: delete, tombstone, create) gives its
+  earlier records ``"row": <its index>, "record": k`` (its first ``k`` records delivered). ``G`` is the
+  GTID set of the transactions completed before it, in the server's form (MariaDB
+  ``domain-server-seq[,...]``, MySQL ``uuid:1-n[,...]``).
 * after a transaction, a DDL or in a heartbeat: ``{"file", "pos": <next event>, "event": 0, "row": 0, ...}``;
 * snapshot record: the streaming offset the snapshot leads to, plus ``"snapshot": true``,
   ``"tables_done"``, ``"table"`` and ``"last_key"``.
 
 A restart (and every reconnect) opens the binlog at ``F:P`` and drops the first ``e`` row events of
-that transaction and the first ``r`` records of the next one, so no record is repeated or skipped,
-even inside a multi-row event. The connector owns the position: pymysqlreplication's own memory is
-never used to resume (see :mod:`connectors.mysql.binlog`).
+that transaction, the first ``r`` rows of the next one and the first ``k`` records of the row after,
+so no record is repeated or skipped, even inside a multi-row event. The connector owns the position:
+pymysqlreplication's own memory is never used to resume (see :mod:`connectors.mysql.binlog`).
 
 Threading: ``start``, ``poll`` and ``commit`` run on the task thread; ``stop()`` may come from any
 thread: it sets a flag and closes the connections unless a ``poll()`` holds the lock.
@@ -40,7 +43,7 @@ from connectors.mysql.binlog import BinlogReader, ReaderStopped
 from connectors.mysql.catalog import ServerInfo
 from connectors.mysql.config import Settings, parse_settings
 from connectors.mysql.ddl import ColumnDef, TableChange, TableDef, apply_ddl
-from connectors.mysql.events import EventFactory, TableModel
+from connectors.mysql.events import SOURCE_SCHEMA, EventFactory, TableModel, unchecked_struct
 from connectors.mysql.history import SchemaHistory, open_history
 from connectors.mysql.snapshot import ConsistentPoint, SnapshotReader
 
@@ -139,7 +142,8 @@ class MySqlSourceTask(SourceTask):
         self._tx_gtids_before = ""
         self._tx_ts = 0
         self._event_index = 0
-        self._skip: tuple[str, int, int, int] | None = None  # (file, pos, events, records) to drop
+        # (file, pos, row events, rows of the next, records of the row after) to drop
+        self._skip: tuple[str, int, int, int, int] | None = None
         self._server_id = 0
         self._reconnect_at = 0.0
         self._backoff = 0.5
@@ -331,11 +335,12 @@ class MySqlSourceTask(SourceTask):
         self._open_reader()
         log.info(
             "Streaming changes from binlog %s:%d; already delivered: the first %d row event(s) of the "
-            "transaction there and %d record(s) of the next",
+            "transaction there, %d row(s) of the next and %d record(s) of the row after",
             self._position["file"],
             self._position["pos"],
             self._position["event"],
             self._position["row"],
+            self._position.get("record", 0),
         )
         now = time.monotonic()
         self._next_heartbeat = now + settings.heartbeat_interval_s
@@ -347,7 +352,7 @@ class MySqlSourceTask(SourceTask):
         p = self._position
         self._file = str(p["file"])
         self._tx_pos = None
-        self._skip = (self._file, int(p["pos"]), int(p["event"]), int(p["row"]))
+        self._skip = (self._file, int(p["pos"]), int(p["event"]), int(p["row"]), int(p.get("record", 0)))
         self._reader = BinlogReader(settings, self._file, int(p["pos"]), settings.max_queue_size)
 
     def stop(self) -> None:
@@ -614,18 +619,22 @@ class MySqlSourceTask(SourceTask):
         return model  # type: ignore[return-value]
 
     def _rows(self, event: Any, out: list[SourceRecord]) -> None:
+        """The records of one row event. Offsets follow Debezium: ``row`` = rows of the event already
+        delivered completely; a row giving several records (a delete and its tombstone; a primary key
+        change: delete, tombstone, create) gives its earlier records ``row`` = its index and
+        ``record`` = how many of its records are delivered."""
         index = self._event_index
         self._event_index += 1
         if self._tx_pos is None:
             return
-        skip_records = 0
+        skip_rows = skip_records = 0
         skip = self._skip
         if skip is not None:
             if skip[0] == self._file and skip[1] == self._tx_pos:
                 if index < skip[2]:
                     return
                 if index == skip[2]:
-                    skip_records = skip[3]
+                    skip_rows, skip_records = skip[3], skip[4]
             else:
                 self._skip = None
         model = self._model(event)
@@ -633,111 +642,132 @@ class MySqlSourceTask(SourceTask):
             return
         events = self._events
         assert events is not None
-        kind = type(event)
+        server_id = self._server_id_of()
+        file = self._file
         offset_base = {
-            "file": self._file,
+            "file": file,
             "pos": self._tx_pos,
             "event": index,
             "row": 0,
             "gtids": self._tx_gtids_before,
-            "server_id": self._server_id_of(),
+            "server_id": server_id,
             "ts_sec": self._tx_ts,
         }
-        ts_ms = self._tx_ts * 1000
-        now_ms = self._now_ms
         packet = event.packet
-        event_pos = packet.log_pos - packet.event_size
+        source_base = events.source_values(
+            model.db,
+            model.name,
+            self._tx_ts * 1000,
+            "false",
+            server_id,
+            self._tx_gtid,
+            file,
+            packet.log_pos - packet.event_size,
+            0,
+        )
+        now_ms = self._now_ms
+        partition = events.partition
+        topic = model.topic
+        envelope_schema = model.envelope_schema
+        key_schema = model.key_schema
+        row_schema = model.row_schema
+        values_of = model.values
+        key_of = model.key
+        append = out.append
         start = len(out)
-        count = 0
-        tombstones = events.tombstones
-        for row_index, row in enumerate(event.rows):
-            source = events.source(
-                model.db,
-                model.name,
-                ts_ms,
-                "false",
-                self._server_id_of(),
-                self._tx_gtid,
-                self._file,
-                event_pos,
-                row_index,
-            )
-            if kind is WriteRowsEvent:
-                values = model.values(row["values"])
-                count += 1
-                events.change(
-                    model,
-                    "c",
-                    model.key(values),
-                    None,
-                    Struct(model.row_schema, values),
-                    source,
-                    now_ms,
-                    {**offset_base, "row": count},
-                    None,
-                    out,
-                )
-            elif kind is UpdateRowsEvent:
-                before_v = model.values(row["before_values"])
-                after_v = model.values(row["after_values"])
-                key, old_key = model.key(after_v), model.key(before_v)
-                before, after = Struct(model.row_schema, before_v), Struct(model.row_schema, after_v)
-                if (
-                    old_key != key
-                ):  # primary key changed: delete (+ tombstone) of the old key, create of the new
-                    count += 1
-                    tomb = None
-                    if tombstones:
-                        count += 1
-                        tomb = {**offset_base, "row": count}
-                    events.change(
-                        model,
-                        "d",
-                        old_key,
-                        before,
+        kind = type(event)
+        if kind is WriteRowsEvent:  # one record per row: the common case, without the general bookkeeping
+            for i, row in enumerate(event.rows):
+                if i < skip_rows or (i == skip_rows and skip_records):
+                    continue
+                values = values_of(row["values"])
+                source_v = source_base.copy()
+                source_v["row"] = i
+                offset = offset_base.copy()
+                offset["row"] = i + 1
+                key = key_of(values)
+                envelope = {
+                    "before": None,
+                    "after": unchecked_struct(row_schema, values),
+                    "source": unchecked_struct(SOURCE_SCHEMA, source_v),
+                    "op": "c",
+                    "ts_ms": now_ms,
+                }
+                append(
+                    SourceRecord(
+                        partition,
+                        offset,
+                        topic,
                         None,
-                        source,
-                        now_ms,
-                        {**offset_base, "row": count - (1 if tomb else 0)},
-                        tomb,
-                        out,
-                    )
-                    count += 1
-                    events.change(
-                        model, "c", key, None, after, source, now_ms, {**offset_base, "row": count}, None, out
-                    )
-                else:
-                    count += 1
-                    events.change(
-                        model,
-                        "u",
+                        key_schema if key is not None else None,
                         key,
-                        before,
-                        after,
-                        source,
-                        now_ms,
-                        {**offset_base, "row": count},
-                        None,
-                        out,
+                        envelope_schema,
+                        unchecked_struct(envelope_schema, envelope),
                     )
-            else:
-                values = model.values(row["values"])
-                key = model.key(values)
-                count += 1
-                offset = {**offset_base, "row": count}
-                tomb = None
-                if tombstones and key is not None:
-                    count += 1
-                    tomb = {**offset_base, "row": count}
-                events.change(
-                    model, "d", key, Struct(model.row_schema, values), None, source, now_ms, offset, tomb, out
                 )
-        if skip_records:
-            kept = [r for r in out[start:] if r.source_offset["row"] > skip_records]  # type: ignore[index]
-            del out[start:]
-            out.extend(kept)
+        else:
+            tombstones = events.tombstones
+            update = kind is UpdateRowsEvent
+            for i, row in enumerate(event.rows):
+                if i < skip_rows:
+                    continue
+                source_values = source_base.copy()
+                source_values["row"] = i
+                source = unchecked_struct(SOURCE_SCHEMA, source_values)
+                # (op, key, before, after); op None: a tombstone
+                records: list[tuple[str | None, Struct | None, Struct | None, Struct | None]]
+                if update:
+                    before_v = values_of(row["before_values"])
+                    after_v = values_of(row["after_values"])
+                    key, old_key = key_of(after_v), key_of(before_v)
+                    before, after = model.row(before_v), model.row(after_v)
+                    if old_key != key:  # primary key changed: delete (+ tombstone) of the old, create
+                        records = [("d", old_key, before, None)]
+                        if tombstones:
+                            records.append((None, old_key, None, None))
+                        records.append(("c", key, None, after))
+                    else:
+                        records = [("u", key, before, after)]
+                else:
+                    values = values_of(row["values"])
+                    key = key_of(values)
+                    records = [("d", key, model.row(values), None)]
+                    if tombstones and key is not None:
+                        records.append((None, key, None, None))
+                last = len(records) - 1
+                for j, (op, rkey, rbefore, rafter) in enumerate(records):
+                    if i == skip_rows and j < skip_records:
+                        continue
+                    offset = offset_base.copy()
+                    if j == last:
+                        offset["row"] = i + 1
+                    else:
+                        offset["row"] = i
+                        offset["record"] = j + 1
+                    if op is None:
+                        append(SourceRecord(partition, offset, topic, None, key_schema, rkey, None, None))
+                        continue
+                    envelope = {
+                        "before": rbefore,
+                        "after": rafter,
+                        "source": source,
+                        "op": op,
+                        "ts_ms": now_ms,
+                    }
+                    append(
+                        SourceRecord(
+                            partition,
+                            offset,
+                            topic,
+                            None,
+                            key_schema if rkey is not None else None,
+                            rkey,
+                            envelope_schema,
+                            unchecked_struct(envelope_schema, envelope),
+                        )
+                    )
         if len(out) > start:
-            self._position = dict(out[-1].source_offset)  # type: ignore[arg-type]
+            self._position = out[-1].source_offset  # type: ignore[assignment]
 
     def _ddl(self, event: Any, query: str, out: list[SourceRecord]) -> None:
         settings, events, history = self._settings, self._events, self._history

@@ -247,14 +247,20 @@ def test_sigkill_mid_stream_then_restart_delivers_every_change_in_order(
         with my.connect(my_db) as conn, conn.cursor() as cur:
             for _ in range(ROUNDS):
                 cur.execute("UPDATE kv SET v = v + 1")
-                time.sleep(0.02)
+                time.sleep(0.05)
 
     writer = threading.Thread(target=write, name="mysql-writer", daemon=True)
     writer.start()
     total = KEYS * (ROUNDS + 1)
-    _wait_for_records(
-        broker.bootstrap, topic, total // 3, "a third of the stream in the topic", 60, healthy, 0.01
-    )
+
+    def streaming_committed() -> bool:  # a third in the topic and a streaming offset committed
+        stored = _stored_offset(worker, "my")
+        return (
+            bool(stored and not stored.get("snapshot"))
+            and _end_offsets(broker.bootstrap, topic) >= total // 3
+        )
+
+    wait_until("a third of the stream in the topic", streaming_committed, 60, interval=0.01, alive=healthy)
     worker.kill()
     at_kill = _end_offsets(broker.bootstrap, topic)
     stored = _stored_offset(worker, "my")
