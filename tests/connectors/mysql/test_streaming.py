@@ -147,3 +147,42 @@ def test_restart_inside_a_multi_row_event_neither_repeats_nor_skips(
     assert ops[:100] == [("c", i) for i in range(1, 101)]
     expected_deletes = [x for i in range(1, 51) for x in (("d", i), (None, i))]
     assert ops[100:] == expected_deletes
+
+
+def test_offsets_count_rows_as_debezium_and_a_restart_inside_a_row_resumes_at_its_next_record(
+    my: MariaDbServer, my_db: str, my_config: dict[str, str]
+) -> None:
+    """``row`` is the number of rows of the event delivered completely (Debezium's meaning); the records
+    of a row that gives several (a primary key change: delete, tombstone, create) carry ``record``."""
+    my.execute(
+        "CREATE TABLE p (id INT PRIMARY KEY, v INT NOT NULL)",
+        "INSERT INTO p VALUES (1, 1), (2, 2), (3, 3)",
+        database=my_db,
+    )
+    offsets = InMemoryOffsetStorageReader()
+    config = {**my_config, "snapshot.mode": "no_data"}
+    task = started_task(config, offsets)
+    try:
+        commit(
+            task,
+            offsets,
+            poll_for(task, lambda r: any(x.topic == "srv" for x in r), what="the schema snapshot"),
+        )
+        my.execute("UPDATE p SET id = id + 10", database=my_db)  # one event, 3 rows, 3 records each
+        changed = poll_count(task, 9)
+        assert [(o["row"], o.get("record")) for o in (r.source_offset or {} for r in changed)] == [
+            (0, 1), (0, 2), (1, None), (1, 1), (1, 2), (2, None), (2, 1), (2, 2), (3, None),
+        ]  # fmt: skip
+        assert {(r.source_offset or {})["event"] for r in changed} == {0}
+        commit(task, offsets, changed[:4])  # row 0 complete, then the delete of row 1
+    finally:
+        task.stop()
+    task = started_task(config, offsets)
+    try:
+        rest = poll_count(task, 5)
+    finally:
+        task.stop()
+    ops = [(s[1], s[2]["id"]) for s in summary(changed[:4] + rest)]
+    assert ops == [
+        ("d", 1), (None, 1), ("c", 11), ("d", 2), (None, 2), ("c", 12), ("d", 3), (None, 3), ("c", 13),
+    ]  # fmt: skip
