@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 from typing import Any, Final
 
@@ -138,6 +139,14 @@ class BinlogReader:
 
     def close(self) -> None:
         self._closed.set()
+        # Shut the socket down first: the reader thread blocked in a read holds the buffered reader's
+        # lock, so closing the connection alone waits for the next packet (up to the 5 s heartbeat).
+        sock = getattr(getattr(self._stream, "_stream_connection", None), "_sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         try:
             self._stream.close()
         except Exception:
