@@ -67,6 +67,7 @@ def _connect(**kwargs: Any) -> Any:
 
 class BinlogReader:
     def __init__(self, settings: Settings, file: str, pos: int, queue_size: int) -> None:
+        self._closed = threading.Event()
         self.file = file
         self.pos = pos
         args = settings.connect_args()
@@ -90,12 +91,18 @@ class BinlogReader:
             is_mariadb=False,
             slave_heartbeat=5,
             enable_logging=False,
-            pymysql_wrapper=_connect,
+            pymysql_wrapper=self._connect,
         )
         self._queue: queue.Queue[Any] = queue.Queue(queue_size)
-        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"mysql-binlog-{file}:{pos}", daemon=True)
         self._thread.start()
+
+    def _connect(self, **kwargs: Any) -> Any:
+        """The library's connection factory: after :meth:`close` the library must not reconnect (it
+        would, by itself, when the closed socket fails its read)."""
+        if self._closed.is_set():
+            raise ReaderStopped(None)
+        return _connect(**kwargs)
 
     def _run(self) -> None:
         current: str | None = None  # the binlog file being read

@@ -157,6 +157,28 @@ def _compile_values(
     return namespace["values"]  # type: ignore[no-any-return]
 
 
+def _compile_in_place(
+    plan: tuple[tuple[str, Converter | None, Any], ...],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``row -> row`` with the converted columns replaced in place (the row must hold exactly the
+    plan's columns, in its order): no new dict per row."""
+    bound: dict[str, Any] = {}
+    params = []
+    lines = []
+    for i, (name, convert, _zero) in enumerate(plan):
+        if convert is None:
+            continue
+        bound[f"n{i}"], bound[f"c{i}"] = name, convert
+        params += [f"n{i}=n{i}", f"c{i}=c{i}"]
+        lines += [f"    v = row[n{i}]", f"    if v is not None: row[n{i}] = c{i}(v)"]
+    source = (
+        f"def values(row, {', '.join(params)}):\n" + "".join(f"{x}\n" for x in lines) + "    return row\n"
+    )
+    namespace: dict[str, Any] = dict(bound)
+    exec(compile(source, "<mysql-row-in-place>", "exec"), namespace)  # generated from indices only
+    return namespace["values"]  # type: ignore[no-any-return]
+
+
 def _compile_key(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """``values -> {key column: value}`` as one generated function."""
     bound = {f"n{i}": name for i, name in enumerate(names)}
@@ -198,6 +220,13 @@ class TableModel:
         self.row_schema = row.build()
         self._plan = tuple(plan)
         self._values = _compile_values(self._plan)
+        # a binlog row (a fresh dict per row, every column of the table in table order) is converted in
+        # place when the model keeps every column: no copy
+        self.binlog_values: Callable[[dict[str, Any]], dict[str, Any]] = (
+            _compile_in_place(self._plan)
+            if [name for name, _c, _z in plan] == [c.name for c in table.columns]
+            else self._values
+        )
         self.column_names = frozenset(c.name for c in table.columns)
         self.key_names: tuple[str, ...] = tuple(k for k in key_names if self.row_schema.field(k) is not None)
         key_schema: Schema | None = None

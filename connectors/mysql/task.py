@@ -671,7 +671,7 @@ class MySqlSourceTask(SourceTask):
         envelope_schema = model.envelope_schema
         key_schema = model.key_schema
         row_schema = model.row_schema
-        values_of = model.values
+        values_of = model.binlog_values
         key_of = model.key
         append = out.append
         start = len(out)
