@@ -14,6 +14,7 @@ Threading: the reader thread reads and puts events in a bounded queue; the task 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import socket
@@ -29,7 +30,7 @@ from pymysqlreplication.event import (
     RotateEvent,
     XidEvent,
 )
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from connectors.mysql.config import Settings
 
@@ -45,6 +46,45 @@ EVENTS: Final = [
     UpdateRowsEvent,
     DeleteRowsEvent,
 ]
+
+
+def _read_time2(self: Any, column: Any) -> dt.timedelta:
+    """TIME(fsp) from a row event, as MySQL's ``my_time_packed_from_binary`` reads it.
+
+    Replaces ``RowsEvent.__read_time2`` of pymysqlreplication (1.0), which decodes a negative TIME with
+    a fractional part wrongly (``-00:00:01.10`` as ``-00:00:04.46``): negative values are stored with
+    the integer part shifted by one and the fraction reversed (fsp 1-4), or as one 48-bit number
+    (fsp 5-6)."""
+    fsp = column.fsp or 0
+    read = self.packet.read
+    intpart = int.from_bytes(read(3), "big") - 0x800000
+    if fsp in (1, 2):
+        frac = read(1)[0]
+        if intpart < 0 and frac:
+            intpart, frac = intpart + 1, frac - 0x100
+        packed = (intpart << 24) + frac * 10_000
+    elif fsp in (3, 4):
+        frac = int.from_bytes(read(2), "big")
+        if intpart < 0 and frac:
+            intpart, frac = intpart + 1, frac - 0x10000
+        packed = (intpart << 24) + frac * 100
+    elif fsp in (5, 6):
+        packed = ((intpart + 0x800000) << 24 | int.from_bytes(read(3), "big")) - 0x800000000000
+    else:
+        packed = intpart << 24
+    magnitude = -packed if packed < 0 else packed
+    hms = magnitude >> 24
+    value = dt.timedelta(
+        hours=(hms >> 12) & 0x3FF,
+        minutes=(hms >> 6) & 0x3F,
+        seconds=hms & 0x3F,
+        microseconds=magnitude & 0xFFFFFF,
+    )
+    return -value if packed < 0 else value
+
+
+if hasattr(RowsEvent, "_RowsEvent__read_time2"):
+    RowsEvent._RowsEvent__read_time2 = _read_time2  # type: ignore[attr-defined]
 
 
 class ReaderStopped(Exception):

@@ -58,36 +58,60 @@ _NOT_DDL: Final = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "XA ")
 
 
 class GtidSet:
-    """The GTID set of completed transactions, MariaDB (domain-server-seq) or MySQL (uuid:1-n) form."""
+    """The GTID set of completed transactions, MariaDB (``domain-server-seq`` per domain: the last
+    one) or MySQL (``uuid:1-5:7-9`` per source: every interval kept, adjacent ones merged)."""
 
     def __init__(self, text: str, mariadb: bool) -> None:
         self.mariadb = mariadb
-        self.parts: dict[str, str] = {}
+        self.parts: dict[str, str] = {}  # MariaDB: domain -> "domain-server-seq"
+        self.intervals: dict[str, list[list[int]]] = {}  # MySQL: uuid -> sorted [first, last]
         for item in (text or "").replace("\n", "").split(","):
             item = item.strip()
             if not item:
                 continue
             if mariadb:
                 self.parts[item.split("-", 1)[0]] = item
-            else:
-                uuid, _, rest = item.partition(":")
-                self.parts[uuid] = rest
+                continue
+            uuid, *ranges = item.split(":")
+            spans = self.intervals.setdefault(uuid.lower(), [])
+            for r in ranges:
+                first, _, last = r.partition("-")
+                spans.append([int(first), int(last or first)])
+            spans.sort()
 
     def add(self, gtid: str) -> None:
         if self.mariadb:
             self.parts[gtid.split("-", 1)[0]] = gtid
-        else:
-            uuid, _, seq = gtid.partition(":")
-            last = self.parts.get(uuid, "")
-            first = last.split(":")[0].split("-")[0] if last else seq
-            self.parts[uuid] = f"{first}-{seq}" if first != seq else seq
+            return
+        uuid, _, seq = gtid.rpartition(":")
+        n = int(seq)
+        spans = self.intervals.setdefault(uuid.lower(), [])
+        for i, span in enumerate(spans):
+            if span[0] <= n <= span[1]:
+                return
+            if n == span[1] + 1:
+                span[1] = n
+                if i + 1 < len(spans) and spans[i + 1][0] == n + 1:  # closes a hole: merge
+                    span[1] = spans.pop(i + 1)[1]
+                return
+            if n + 1 == span[0]:
+                span[0] = n
+                return
+            if n < span[0]:
+                spans.insert(i, [n, n])
+                return
+        spans.append([n, n])
 
     def __str__(self) -> str:
         if self.mariadb:
             return ",".join(
                 self.parts[k] for k in sorted(self.parts, key=lambda d: int(d) if d.isdigit() else 0)
             )
-        return ",".join(f"{k}:{v}" for k, v in sorted(self.parts.items()))
+        return ",".join(
+            uuid + "".join(f":{a}-{b}" if a != b else f":{a}" for a, b in spans)
+            for uuid, spans in sorted(self.intervals.items())
+            if spans
+        )
 
 
 def _fallback_table(db: str, name: str, event: Any) -> TableDef:
