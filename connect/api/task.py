@@ -214,7 +214,14 @@ class SinkTaskContext(TaskContext):
 
     @abc.abstractmethod
     def request_commit(self) -> None:
-        """Ask for an offset commit (``pre_commit``/``flush``) as soon as possible."""
+        """Ask for an offset commit (``pre_commit``/``flush``) as soon as possible.
+
+        Call it when data became durable in the target outside ``pre_commit`` (e.g. a sink that writes
+        files as rounds end, from ``put()``): the runtime then calls ``pre_commit`` and commits what it
+        returns right after the current ``put()``, instead of at the next ``offset.flush.interval.ms``
+        (60 s by default), so consumer offsets follow the data at once. A hint: requests made before the
+        commit runs are merged into one.
+        """
 
     def errant_record_reporter(self) -> ErrantRecordReporter | None:
         """The dead-letter reporter, or None when the connector has no error reporting configured."""
@@ -230,9 +237,12 @@ class SinkTask(Task):
     2. ``start(props)``.
     3. ``open(partitions)`` — partitions newly assigned (also after each rebalance); create writers,
        optionally rewind with ``context.offset(...)``.
-    4. ``put(records)`` repeatedly — write (or buffer) the records; may be an empty list.
-    5. ``pre_commit(current_offsets)`` periodically (``offset.flush.interval.ms``) — make data durable and
-       return the offsets safe to commit; the default calls ``flush(current_offsets)`` and returns them.
+    4. ``put(records)`` repeatedly — write (or buffer) the records. The list may be empty: when a fetch
+       returns no records the runtime calls ``put([])`` (at most about twice a second), so a task can end
+       time-based rounds (e.g. ``rotate.schedule.interval.ms``) while its partitions are quiet.
+    5. ``pre_commit(current_offsets)`` periodically (``offset.flush.interval.ms``), and right after a
+       ``put()`` that called ``context.request_commit()`` — make data durable and return the offsets safe
+       to commit; the default calls ``flush(current_offsets)`` and returns them.
     6. ``close(partitions)`` — partitions revoked (rebalance, or shutdown before ``stop``): flush or
        discard their writers. No more ``put`` for those partitions until they are opened again.
     7. ``stop()`` — ANY thread: signal; the runtime then closes the remaining partitions on the task thread.
