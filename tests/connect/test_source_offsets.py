@@ -14,13 +14,13 @@ import pytest
 from confluent_kafka import KafkaError, Message
 
 from connect.api import ConnectException, Schema, SourceRecord, SourceTask
-from connect.converters import load_converter, load_header_converter
 from connect.runtime.errors import ErrorHandler
 from connect.runtime.models import ConnectorTaskId
 from connect.runtime.offsets import MemoryOffsetBackingStore, SubmittedRecords, offset_key
-from connect.runtime.pipeline import Converters, TransformationChain
+from connect.runtime.pipeline import TransformationChain
 from connect.runtime.source_task import REQUESTED_COMMIT_MIN_GAP_S, TopicCreator, WorkerSourceTask
 from connect.runtime.worker_task import TargetState
+from tests.connect.test_source_send import _Listener, string_converters
 
 P = {"file": "a"}
 Q = {"file": "b"}
@@ -76,14 +76,6 @@ class _Task(SourceTask):
         pass
 
 
-class _Listener:
-    def on_topic_used(self, connector: str, topic: str) -> None:
-        pass
-
-    def on_task_progress(self, task: Any, progress: Any) -> None:
-        pass
-
-
 def _records(partition: dict[str, str], *offsets: int) -> list[SourceRecord]:
     return [
         SourceRecord(partition, {"n": n}, "t", None, Schema.STRING_SCHEMA, "k", Schema.STRING_SCHEMA, "v")
@@ -95,17 +87,12 @@ def _task(
     batches: list[list[SourceRecord]], request: bool
 ) -> tuple[WorkerSourceTask, _Producer, _Task, MemoryOffsetBackingStore, list[float]]:
     producer, plugin, store, clock = _Producer(), _Task(batches, request), MemoryOffsetBackingStore(), [0.0]
-    converters = Converters(
-        load_converter("StringConverter", {}, True),
-        load_converter("StringConverter", {}, False),
-        load_header_converter("StringConverter", {}),
-    )
     task = WorkerSourceTask(
         ConnectorTaskId("c", 0),
         plugin,
         {},
         {},
-        converters,
+        string_converters(),
         TransformationChain([]),
         producer,  # type: ignore[arg-type]
         store,

@@ -89,15 +89,19 @@ class _Listener:
         pass
 
 
-def _task(
-    fail: int, drop: set[str], retry_timeout: int = 10_000
-) -> tuple[WorkerSourceTask, _Producer, _Task]:
-    producer, plugin = _Producer(), _Task()
-    converters = Converters(
+def string_converters() -> Converters:
+    return Converters(
         load_converter("StringConverter", {}, True),
         load_converter("StringConverter", {}, False),
         load_header_converter("StringConverter", {}),
     )
+
+
+def _task(
+    fail: int, drop: set[str], retry_timeout: int = 10_000
+) -> tuple[WorkerSourceTask, _Producer, _Task]:
+    producer, plugin = _Producer(), _Task()
+    converters = string_converters()
     config = {"errors.tolerance": "all", "errors.retry.timeout": retry_timeout}
     errors = ErrorHandler(config, "c-0", [], sleep=lambda delay: None)
     task = WorkerSourceTask(

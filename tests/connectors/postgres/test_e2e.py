@@ -128,6 +128,21 @@ def _read_all(bootstrap: str, topic: str) -> list[tuple[int, int, int, dict[str,
     return out
 
 
+def _kill(
+    worker: ConnectWorker, pg: PostgresServer, slot: str, bootstrap: str, topic: str
+) -> tuple[int, dict[str, Any] | None]:
+    """SIGKILL the worker; returns the records in the topic then and the committed source offset (None if
+    none), after checking that the slot was never confirmed beyond it."""
+    worker.kill()
+    at_kill = _end_offsets(bootstrap, topic)
+    committed = read_offsets_file(worker.offsets_file)
+    confirmed = confirmed_lsn(pg, slot)
+    stored = [v for k, v in committed.items() if json.loads(k)[0] == "pg"]
+    assert len(stored) <= 1
+    assert not stored or confirmed <= stored[0]["lsn"], "the slot was confirmed beyond the committed offsets"
+    return at_kill, stored[0] if stored else None
+
+
 @pytest.mark.headrace_only
 def test_sigkill_mid_stream_then_restart_delivers_every_change_in_order(
     pg: PostgresServer,
@@ -164,13 +179,9 @@ def test_sigkill_mid_stream_then_restart_delivers_every_change_in_order(
     _wait_for_records(
         broker.bootstrap, topic, total // 3, "a third of the stream in the topic", 60, healthy, 0.02
     )
-    worker.kill()
-    at_kill = _end_offsets(broker.bootstrap, topic)
-    committed = read_offsets_file(worker.offsets_file)
-    confirmed = confirmed_lsn(pg, pg_config["slot.name"])
+    at_kill, stored = _kill(worker, pg, pg_config["slot.name"], broker.bootstrap, topic)
     assert at_kill < total, "the worker was killed after the whole stream was delivered: not mid-stream"
-    (stored,) = [v for k, v in committed.items() if json.loads(k)[0] == "pg"]
-    assert confirmed <= stored["lsn"], "the slot was confirmed beyond the committed offsets"
+    assert stored is not None
     writer.join(60)
     assert not writer.is_alive()
 
@@ -248,15 +259,10 @@ def test_sigkill_with_the_default_flush_interval_replays_at_most_about_one_batch
     writer = threading.Thread(target=write, name="pg-writer", daemon=True)
     writer.start()
     time.sleep(1.0)
-    worker.kill()
-    at_kill = _end_offsets(broker.bootstrap, topic)
-    committed = read_offsets_file(worker.offsets_file)
-    confirmed = confirmed_lsn(pg, pg_config["slot.name"])
+    at_kill, _ = _kill(worker, pg, pg_config["slot.name"], broker.bootstrap, topic)
     writer.join(60)
     assert not writer.is_alive()
     assert 1 < at_kill < len(expected), f"killed at {at_kill} records: not mid-stream"
-    stored = [v for k, v in committed.items() if json.loads(k)[0] == "pg"]
-    assert not stored or confirmed <= stored[0]["lsn"], "the slot was confirmed beyond the committed offsets"
 
     worker.start()
     _wait_for_records(
