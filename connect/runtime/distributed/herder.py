@@ -46,12 +46,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connect.api.errors import ConfigException
 from connect.runtime.config_store import ClusterConfigState
-from connect.runtime.distributed.assignor import IncrementalCooperativeAssignor
+from connect.runtime.distributed.assignor import HeldWork, IncrementalCooperativeAssignor
 from connect.runtime.distributed.config_store import KafkaConfigBackingStore
 from connect.runtime.distributed.connect_protocol import CONFIG_MISMATCH, ConnectAssignment, WorkerState
 from connect.runtime.distributed.membership import WorkerGroupMember
@@ -70,7 +71,14 @@ from connect.runtime.models import (
     ConnectorTaskId,
 )
 from connect.runtime.plugins import PluginRegistry
-from connect.runtime.status_store import FAILED
+from connect.runtime.status_store import (
+    FAILED,
+    STOPPED,
+    UNASSIGNED,
+    Departure,
+    Status,
+    can_write_safely,
+)
 from connect.runtime.worker_config import WorkerConfig
 from connect.runtime.worker_task import TargetState
 
@@ -148,6 +156,7 @@ class DistributedHerder(HerderBase):
             heartbeat_interval_ms=config.get("heartbeat.interval.ms"),
             protocol=config.get("connect.protocol"),
             client_id=f"{prefix}-member",
+            on_held=self._mark_departed,
         )
         self._work_lock = threading.RLock()
         self._state_lock = threading.Lock()
@@ -282,6 +291,38 @@ class DistributedHerder(HerderBase):
 
     def on_poll_timeout(self) -> None:
         self.on_lost()
+
+    def _mark_departed(self, held: Sequence[HeldWork], generation: int) -> None:
+        """Leader, member thread, before SyncGroup: the work of departed workers that the assignor holds
+        for ``scheduled.rebalance.max.delay.ms`` is UNASSIGNED on the worker that had it, with when it left
+        and when the work is due to move (``Status.departure``). Safe writes with the new generation: the
+        departed worker cannot have written anything newer, and whoever gets the work later writes with
+        a later generation. FAILED and STOPPED stay visible (as when a worker stops its own work)."""
+        for h in held:
+            worker = urllib.parse.urlsplit(h.worker_url).netloc or h.worker_url
+            departure = Departure(h.left_at, h.reassign_at)
+            marked = []
+            with self._status_lock:
+                for name in h.connectors:
+                    st = self.status.connector_status(name)
+                    status = Status(UNASSIGNED, worker, None, generation, departure=departure)
+                    if _departed(st, status, (FAILED, STOPPED)):
+                        self.status.put_connector(name, status, safe=True)
+                        marked.append(name)
+                for tid in h.tasks:
+                    st = self.status.task_status(tid)
+                    progress = st.progress if st is not None else None
+                    status = Status(UNASSIGNED, worker, None, generation, progress, departure)
+                    if _departed(st, status, (FAILED,)):
+                        self.status.put_task(tid, status, safe=True)
+                        marked.append(str(tid))
+            if marked:
+                log.info(
+                    "Worker %s left the group: UNASSIGNED until its work is reassigned in %.1fs: %s",
+                    worker,
+                    max(0.0, h.reassign_at / 1000 - time.time()),
+                    ", ".join(marked),
+                )
 
     def _worker_state(self) -> WorkerState:
         """JoinGroup metadata: this worker's URL, config offset and what it runs now."""
@@ -613,6 +654,14 @@ class DistributedHerder(HerderBase):
         """The connectors and tasks currently assigned to this worker."""
         with self._state_lock:
             return sorted(self._connectors), sorted(self._tasks, key=_task_key)
+
+
+def _departed(stored: Status | None, new: Status, kept: tuple[str, ...]) -> bool:
+    """Whether to write ``new`` (UNASSIGNED with a departure): not over a state that stays visible
+    (``kept``), nor the same departure again, nor over a newer owner's status (a safe write)."""
+    if stored is not None and (stored.state in kept or stored.departure == new.departure):
+        return False
+    return can_write_safely(stored, new)
 
 
 def _task_counts(snap: ClusterConfigState) -> dict[str, int]:
