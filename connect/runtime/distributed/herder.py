@@ -25,10 +25,12 @@ Threads and who calls what:
   event and wake the herder thread.
 - **REST threads** call the :class:`Herder` methods. Reads are served from the local replicas of the
   topics. Writes that Kafka Connect reserves for the leader (create/update/delete, stop, restart,
-  offsets) raise :class:`NotLeaderError` on a follower (the REST layer forwards them to the leader) and,
-  like task restarts, :class:`RebalanceInProgressError` (409) while the group is rebalancing; a task
-  restart on a worker that does not run the task is forwarded to the one that does; pause/resume write
-  the target state from any worker (as Kafka's).
+  offsets) raise :class:`NotLeaderError` on a follower (the REST layer forwards them to the leader). While
+  the group rebalances (every config change starts one) they and task restarts wait until the rebalance is
+  done, as Kafka's herder queues requests behind it, and then apply; :class:`RebalanceInProgressError`
+  (409) only when it takes longer than :data:`REBALANCE_WAIT_S`. A task restart on a worker that does not
+  run the task is forwarded to the one that does; pause/resume write the target state from any worker
+  (as Kafka's).
 
 Locks: ``_work_lock`` (re-entrant) serializes everything that starts or stops connectors and tasks
 (herder thread and member callbacks); ``_state_lock`` guards the assignment and the pending events and
@@ -90,6 +92,10 @@ REBALANCE_MESSAGE = "Cannot complete request because of a conflicting operation 
 NOT_LEADER_MESSAGE = "Cannot complete request because this worker is not the leader of the Connect cluster"
 
 _TICK_SECONDS = 1.0  # the herder thread re-checks its state at least this often
+# How long a request waits for a rebalance in progress on one worker. A forwarded write waits on the
+# worker it reached and then on the leader: together within Kafka's REST request timeout (90 s).
+REBALANCE_WAIT_S = 40.0
+_SETTLE_POLL_S = 0.05  # the member's own state changes are not signalled: re-check this often
 
 
 def _task_key(t: ConnectorTaskId) -> tuple[str, int]:
@@ -164,6 +170,7 @@ class DistributedHerder(HerderBase):
         self._events = _Events()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self.rebalance_wait_s = REBALANCE_WAIT_S
         # The assignment: what this worker must run (guarded by _state_lock).
         self._assignment: ConnectAssignment | None = None
         self._connectors: set[str] = set()
@@ -405,6 +412,7 @@ class DistributedHerder(HerderBase):
             self._tasks = set(a.tasks) - set(a.revoked_tasks)
             self._assignment = a
             owned = len(self._connectors), len(self._tasks)
+            self._wake.notify_all()  # requests waiting for the rebalance to complete
         self.generation = generation  # of the statuses this worker writes from now on
         log.info(
             "Joined group %s generation %d (leader %s): revoked %d connector(s) and %d task(s); runs "
@@ -559,14 +567,21 @@ class DistributedHerder(HerderBase):
 
     # -- REST helpers ------------------------------------------------------------------------------
 
-    def _rebalancing(self) -> bool:
-        with self._state_lock:
-            pending = self._assignment is None or self._events.assignment is not None
+    def _rebalancing_locked(self) -> bool:
+        """Caller holds ``_state_lock``."""
+        pending = self._assignment is None or self._events.assignment is not None
         return pending or self.member.rebalancing()
 
     def _require_settled(self) -> None:
-        if self._rebalancing():
-            raise RebalanceInProgressError(REBALANCE_MESSAGE)
+        """Wait until no rebalance is in progress (this worker joined and applied its newest assignment):
+        a request arriving during a rebalance is served after it, within ``rebalance_wait_s`` (else 409)."""
+        deadline = time.monotonic() + self.rebalance_wait_s
+        with self._wake:
+            while self._rebalancing_locked():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping:
+                    raise RebalanceInProgressError(REBALANCE_MESSAGE)
+                self._wake.wait(min(remaining, _SETTLE_POLL_S))
 
     def _require_leader(self) -> None:
         self._require_settled()
