@@ -33,10 +33,8 @@ def test_work_of_a_killed_worker_is_unassigned_on_it_until_reassigned(
 ) -> None:
     cluster: Cluster = make_cluster(broker.bootstrap)
     cluster.props["scheduled.rebalance.max.delay.ms"] = str(HOLD_MS)
-    cluster.add(2)
-    cluster.wait_joined()
-    victim = cluster.follower()  # a departed leader's work is reassigned at once by the next leader
-    survivor = next(w for w in cluster.workers if w is not victim)
+    # the victim is a follower: a departed leader's work is reassigned at once by the next leader
+    survivor, victim = cluster.leader_and_follower()
     name = "held"
     cluster.create_sequence(name, unique_topic("held"), 2, via=survivor)
     states = cluster.wait_settled([name], 2)
@@ -124,7 +122,7 @@ def test_sigterm_hands_sink_partitions_over_within_seconds(
     def produce(n: int) -> list[int]:
         for i in range(n):
             for p in range(partitions):
-                producer.produce(topic, f"{i}".encode(), partition=p)
+                producer.produce(topic, f'{{"n": {i}}}'.encode(), partition=p)
         producer.flush(10)
         consumer = confluent_consumer(broker.bootstrap)
         try:
@@ -136,11 +134,14 @@ def test_sigterm_hands_sink_partitions_over_within_seconds(
             consumer.close()
 
     sink = {
-        "connector.class": "DiscardSink",
+        "connector.class": "ParquetSink",
         "tasks.max": "2",
         "topics": topic,
+        "store.url": (cluster.work_dir / "parquet").as_uri(),
+        "flush.size": "1",
         "key.converter": "StringConverter",
-        "value.converter": "StringConverter",
+        "value.converter": "JsonConverter",
+        "value.converter.schemas.enable": "false",
     }
     cluster.request("POST", "/connectors", {"name": name, "config": sink}, expect=201)
 
@@ -193,10 +194,7 @@ def test_sigterm_hands_sink_partitions_over_within_seconds(
 
 def test_writes_back_to_back_are_queued_behind_rebalances(broker: BrokerUnderTest, make_cluster: Any) -> None:
     cluster: Cluster = make_cluster(broker.bootstrap)
-    cluster.add(2)
-    cluster.wait_joined()
-    follower = cluster.follower()
-    leader = next(w for w in cluster.workers if w is not follower)
+    leader, follower = cluster.leader_and_follower()
     topic = unique_topic("q")
 
     def config(interval_ms: int) -> dict[str, str]:
