@@ -127,6 +127,19 @@ class TestUppercaseFileSinkTask(SinkTaskTests):
         return [str(r.value).upper() for r in records]
 
 
+def test_uppercase_lines_reach_the_file_at_put(tmp_path: Path) -> None:
+    """examples/README: a line appended to input.txt "appears in shouted.txt" — at once, not at the next
+    offset flush (60 s by default); flush() adds the fsync."""
+    task = UPPERCASE_SINK().task_class()()
+    target = tmp_path / "shouted.txt"
+    task.start({"file": str(target)})
+    try:
+        task.put([SinkRecord("lines", 0, None, None, None, "more", 0)])
+        assert target.read_text() == "MORE\n"
+    finally:
+        task.stop()
+
+
 # --- discovery ------------------------------------------------------------------------------------------
 
 
