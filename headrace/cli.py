@@ -197,6 +197,23 @@ def _log_level(value: str) -> str:
     return "WARNING" if value.upper() == "WARN" else value.upper()
 
 
+def _add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """The options both worker commands take (standalone and distributed)."""
+    parser.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (default localhost:9092)")
+    parser.add_argument("--rest-host", default="127.0.0.1", help="REST listen address (default 127.0.0.1)")
+    parser.add_argument(
+        "--rest-port", type=int, default=8083, help="REST port (default 8083; 0 = any free port)"
+    )
+    parser.add_argument("--worker-config", help="a Kafka Connect worker.properties file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one worker property (repeatable); flags win over the file",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="headrace", description="Headrace: Kafka-compatible broker and connectors"
@@ -222,34 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("standalone", help="run a standalone Connect worker with the given connectors")
     s.add_argument("connectors", nargs="*", metavar="CONNECTOR.json|.properties")
-    s.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (default localhost:9092)")
-    s.add_argument("--rest-host", default="127.0.0.1", help="REST listen address (default 127.0.0.1)")
-    s.add_argument("--rest-port", type=int, default=8083, help="REST port (default 8083; 0 = any free port)")
+    _add_worker_options(s)
     s.add_argument("--offsets-file", help="where source offsets are kept (default ./data/connect.offsets)")
-    s.add_argument("--worker-config", help="a Kafka Connect worker.properties file")
-    s.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one worker property (repeatable); flags win over the file",
-    )
     _add_log_level(s, default=argparse.SUPPRESS)
     s.set_defaults(func=cmd_standalone)
 
     w = sub.add_parser("distributed", help="run one worker of a distributed Connect cluster")
-    w.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (default localhost:9092)")
+    _add_worker_options(w)
     w.add_argument("--group-id", help="the Connect cluster to join (group.id; required here or in the file)")
-    w.add_argument("--rest-host", default="127.0.0.1", help="REST listen address (default 127.0.0.1)")
-    w.add_argument("--rest-port", type=int, default=8083, help="REST port (default 8083; 0 = any free port)")
-    w.add_argument("--worker-config", help="a Kafka Connect worker.properties file")
-    w.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one worker property (repeatable); flags win over the file",
-    )
     _add_log_level(w, default=argparse.SUPPRESS)
     w.set_defaults(func=cmd_distributed)
 

@@ -119,6 +119,28 @@ class SourceTaskContext(TaskContext):
     def offset_storage_reader(self) -> OffsetStorageReader:
         """Access to committed offsets; typically read in ``start()`` to resume."""
 
+    def request_commit(self) -> None:
+        """Ask the runtime to commit source offsets soon, instead of at the next
+        ``offset.flush.interval.ms`` (60 s by default). Task thread (e.g. at the end of ``poll()``).
+
+        Contract:
+
+        - It is a hint. The runtime commits the offsets of the records the broker has acknowledged —
+          each source partition up to its last record with every record before it acknowledged — as soon
+          as it can: records still in flight are committed once acknowledged, without flushing the
+          producer and without stalling ``poll()``. Then ``commit()`` is called as after any commit.
+        - It is cheap (it sets a flag; requests before the commit runs merge into one), so calling it
+          after every ``poll()`` that returned records is fine: the runtime spaces commits so that they
+          take a small share of the task's time (the offset store may fsync or write to a topic), a few
+          to a few tens of milliseconds apart. Offsets are never committed for records that were not
+          acknowledged, so at-least-once delivery is unchanged.
+        - Use it when a crash should replay little, e.g. change data capture, where ``commit()`` also
+          confirms the position to the source (a replication slot) so it can release its log.
+
+        This default implementation ignores the request (for contexts written before this method
+        existed); the runtime's context and the ``connect.testing`` fake implement it.
+        """
+
 
 class SourceTask(Task):
     """Pulls records from a source system.
@@ -132,8 +154,9 @@ class SourceTask(Task):
        :class:`~connect.api.errors.RetriableException` for transient failures.
     4. ``commit_record(record, metadata)`` — task thread, between polls, once per record after the broker
        acknowledged it (``metadata`` is None if a transformation dropped the record).
-    5. ``commit()`` — task thread, periodically after the runtime committed the offsets of acknowledged
-       records (``offset.flush.interval.ms``); acknowledge them in the source system here if needed.
+    5. ``commit()`` — task thread, after the runtime committed the offsets of acknowledged records
+       (every ``offset.flush.interval.ms``, soon after ``context.request_commit()``, and when the task
+       pauses or stops); acknowledge them in the source system here if needed.
     6. ``stop()`` — ANY thread; signal ``poll()`` to return and release resources afterwards.
 
     The runtime owns offsets: return them in each record's ``source_offset`` and never assume a record
@@ -214,7 +237,14 @@ class SinkTaskContext(TaskContext):
 
     @abc.abstractmethod
     def request_commit(self) -> None:
-        """Ask for an offset commit (``pre_commit``/``flush``) as soon as possible."""
+        """Ask for an offset commit (``pre_commit``/``flush``) as soon as possible.
+
+        Call it when data became durable in the target outside ``pre_commit`` (e.g. a sink that writes
+        files as rounds end, from ``put()``): the runtime then calls ``pre_commit`` and commits what it
+        returns right after the current ``put()``, instead of at the next ``offset.flush.interval.ms``
+        (60 s by default), so consumer offsets follow the data at once. A hint: requests made before the
+        commit runs are merged into one.
+        """
 
     def errant_record_reporter(self) -> ErrantRecordReporter | None:
         """The dead-letter reporter, or None when the connector has no error reporting configured."""
@@ -230,9 +260,12 @@ class SinkTask(Task):
     2. ``start(props)``.
     3. ``open(partitions)`` — partitions newly assigned (also after each rebalance); create writers,
        optionally rewind with ``context.offset(...)``.
-    4. ``put(records)`` repeatedly — write (or buffer) the records; may be an empty list.
-    5. ``pre_commit(current_offsets)`` periodically (``offset.flush.interval.ms``) — make data durable and
-       return the offsets safe to commit; the default calls ``flush(current_offsets)`` and returns them.
+    4. ``put(records)`` repeatedly — write (or buffer) the records. The list may be empty: when a fetch
+       returns no records the runtime calls ``put([])`` (at most about twice a second), so a task can end
+       time-based rounds (e.g. ``rotate.schedule.interval.ms``) while its partitions are quiet.
+    5. ``pre_commit(current_offsets)`` periodically (``offset.flush.interval.ms``), and right after a
+       ``put()`` that called ``context.request_commit()`` — make data durable and return the offsets safe
+       to commit; the default calls ``flush(current_offsets)`` and returns them.
     6. ``close(partitions)`` — partitions revoked (rebalance, or shutdown before ``stop``): flush or
        discard their writers. No more ``put`` for those partitions until they are opened again.
     7. ``stop()`` — ANY thread: signal; the runtime then closes the remaining partitions on the task thread.

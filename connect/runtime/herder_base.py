@@ -69,6 +69,7 @@ from connect.runtime.status_store import (
     RUNNING,
     STOPPED,
     UNASSIGNED,
+    Departure,
     Status,
     StatusBackingStore,
 )
@@ -317,7 +318,7 @@ class HerderBase(Herder):
         st = self.status.connector_status(name)
         if st is None:
             return AbstractState(UNASSIGNED, self.worker_id)
-        return AbstractState(st.state, st.worker_id, st.trace)
+        return AbstractState(st.state, st.worker_id, _trace(st))
 
     def task_states(self, name: str, count: int) -> list[TaskState]:
         """Statuses of tasks 0..count-1 (UNASSIGNED, on this worker, where none is stored)."""
@@ -328,7 +329,22 @@ class HerderBase(Herder):
             if st is None:
                 out.append(TaskState(UNASSIGNED, self.worker_id, None, i))
             else:
-                out.append(TaskState(st.state, st.worker_id, st.trace, i, st.progress))
+                out.append(TaskState(st.state, st.worker_id, _trace(st), i, st.progress))
+        return out
+
+    def _waiting_work(self) -> dict[tuple[str, Departure], list[str]]:
+        """Connectors and tasks UNASSIGNED because their worker left the group, by (worker, departure)."""
+        snap = self._snapshot()
+        out: dict[tuple[str, Departure], list[str]] = {}
+        for name in snap.connectors():
+            st = self.status.connector_status(name)
+            if st is not None and st.state == UNASSIGNED and st.departure is not None:
+                out.setdefault((st.worker_id, st.departure), []).append(name)
+            tasks = self.status.task_statuses(name)
+            for i in range(len(snap.tasks(name))):
+                t = tasks.get(i)
+                if t is not None and t.state == UNASSIGNED and t.departure is not None:
+                    out.setdefault((t.worker_id, t.departure), []).append(f"{name}-{i}")
         return out
 
     def _state_info(
@@ -608,4 +624,43 @@ class HerderBase(Herder):
         if reachable is False:
             servers = self.worker.config.bootstrap_servers
             return False, f"Worker cannot reach the Kafka cluster at bootstrap.servers={servers}: {reason}"
-        return True, "Worker has completed startup and is ready to handle requests."
+        message = "Worker has completed startup and is ready to handle requests."
+        waiting = self._waiting_work()
+        if waiting:
+            # This worker is fine (a 503 would get it restarted or taken out of service, making things
+            # worse), but the cluster is degraded: say what waits for whom, as Kafka does not.
+            parts = [
+                f"{_listed(items)} of worker {worker}, which {_departure_text(departure)}"
+                for (worker, departure), items in sorted(waiting.items())
+            ]
+            message += " The cluster is degraded, work waits to be reassigned: " + "; ".join(parts) + "."
+        return True, message
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def _departure_text(d: Departure) -> str:
+    if time.time() * 1000 < d.reassign_at:
+        until = f"waits for it until {_iso(d.reassign_at)}"
+    else:
+        until = f"is being reassigned (it waited for it until {_iso(d.reassign_at)})"
+    return (
+        f"left the Connect group at {_iso(d.left_at)}; its work {until} "
+        "(scheduled.rebalance.max.delay.ms), then goes to another worker unless it comes back"
+    )
+
+
+def _trace(st: Status) -> str | None:
+    """Kafka's ``trace``: the failure's stack trace, and for work whose worker left the group (UNASSIGNED
+    with a departure) who had it and when it moves, so every Kafka tool shows why it is not running."""
+    if st.trace or st.departure is None or st.state != UNASSIGNED:
+        return st.trace
+    return f"Worker {st.worker_id} {_departure_text(st.departure)}."
+
+
+def _listed(items: list[str], most: int = 10) -> str:
+    shown = ", ".join(items[:most])
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return f"{len(items)} connector(s)/task(s) ({shown}{more})"

@@ -5,7 +5,8 @@ value = JSON ``{offset}`` (null = deleted). JSON objects are written with sorted
 partitions always produce equal bytes.
 
 Threading: a backing store is shared by all tasks of a worker; ``get``/``set`` are thread-safe.
-An :class:`OffsetStorageWriter` belongs to one task and is used on that task's thread only.
+An :class:`OffsetStorageWriter` and a :class:`SubmittedRecords` belong to one task and are used on that
+task's thread only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -207,6 +209,78 @@ class OffsetStorageWriter:
         if self._to_flush is not None:
             self._to_flush.update(self._data)
             self._data, self._to_flush = self._to_flush, None
+
+
+class SubmittedRecord:
+    """One record dispatched to the producer: its source partition and offset, acknowledged or not."""
+
+    __slots__ = ("acked", "offset", "partition")
+
+    def __init__(self, partition: Mapping[str, Any], offset: Mapping[str, Any] | None, acked: bool) -> None:
+        self.partition = partition
+        self.offset = offset
+        self.acked = acked
+
+    def ack(self) -> None:
+        """The broker acknowledged the record (or it needs no acknowledgement); any thread."""
+        self.acked = True
+
+
+class SubmittedRecords:
+    """The records a source task dispatched, in order per source partition, until their offsets can be
+    committed (Kafka 3.x's ``SubmittedRecords``).
+
+    The producer acknowledges records out of source order (they go to different Kafka partitions), but a
+    source offset may only be committed once every record before it in the same source partition is
+    acknowledged too. :meth:`committable` pops each source partition's acknowledged head and returns the
+    latest offset popped per partition: what can be committed now, without flushing the producer.
+
+    Task thread only (``ack()`` of a :class:`SubmittedRecord` is a plain attribute store; the producer's
+    delivery callbacks run inside ``producer.poll``/``flush`` on the task thread anyway).
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[Any, deque[SubmittedRecord]] = {}
+        self._last_partition: Mapping[str, Any] | None = None
+        self._last_queue: deque[SubmittedRecord] | None = None
+
+    def submit(
+        self, partition: Mapping[str, Any] | None, offset: Mapping[str, Any] | None, acked: bool = False
+    ) -> SubmittedRecord | None:
+        """Track a record in dispatch order (``acked`` for records that are not produced, e.g. dropped by
+        a transformation); None for records without a source partition (nothing to commit)."""
+        if partition is None:
+            return None
+        queue = self._last_queue
+        if partition is not self._last_partition or queue is None:  # usually one dict per batch
+            key = _freeze(partition)
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = deque()
+            self._last_partition, self._last_queue = partition, queue
+        record = SubmittedRecord(partition, offset, acked)
+        queue.append(record)
+        return record
+
+    def committable(self) -> list[SubmittedRecord]:
+        """Per source partition, the last record of its acknowledged head (removing that head)."""
+        out: list[SubmittedRecord] = []
+        for key, queue in list(self._queues.items()):
+            last = None
+            while queue and queue[0].acked:
+                last = queue.popleft()
+            if last is not None:
+                out.append(last)
+            if not queue:
+                del self._queues[key]
+                if queue is self._last_queue:
+                    self._last_partition = self._last_queue = None
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Records tracked and not yet returned by :meth:`committable` (acknowledged or not)."""
+        return sum(len(q) for q in self._queues.values())
 
 
 def _freeze(partition: Mapping[str, Any]) -> Any:

@@ -3,11 +3,14 @@
 Offsets: the task thread tracks, per assigned partition, the offset after the last consumed record
 it handled: delivered to a ``put()`` that returned, dropped by a transformation (e.g. a Filter SMT),
 or skipped under ``errors.tolerance=all``; it advances once per batch, after ``put()`` returned.
-Every ``offset.flush.interval.ms``, on partition revocation and at shutdown it asks the plugin
+Every ``offset.flush.interval.ms``, when the plugin asked for it (``context.request_commit()``,
+honoured in the same loop turn), on partition revocation and at shutdown it asks the plugin
 ``pre_commit(current)`` (default: ``flush`` then ``current``), makes the dead letter queue durable,
 and commits what ``pre_commit`` returned for partitions still assigned — so a consumer offset is
 never committed before the plugin says the data is durable in the target. Partition assignment
 changes call ``open()``/``close()`` on the task thread (inside the consumer's poll, as Kafka does).
+A consume that returns nothing is followed by ``put([])`` (at most once per consume timeout), so
+plugins can end time-based rounds and request a commit while no records arrive.
 """
 
 from __future__ import annotations
@@ -123,6 +126,9 @@ class WorkerSinkTask(WorkerTask):
         self.batch_size = batch_size
         self._clock = clock
         self._next_commit = clock() + self.commit_interval
+        #: How long one consume waits for records; also the least time between two empty ``put()``s.
+        self.consume_timeout = 0.5
+        self._last_put = clock()
         self.context = _Context(self)
         self.assignment: set[TopicPartition] = set()
         self.current_offsets: dict[TopicPartition, int] = {}
@@ -200,19 +206,30 @@ class WorkerSinkTask(WorkerTask):
                 if self.stopping:
                     break
                 self.listener.on_task_running(self.id)
-            self._apply_rewinds()
-            if self._retry_batch is not None:
-                if self._clock() >= self._retry_at:
-                    self._deliver(self._retry_batch, self._retry_offsets)
-                else:
-                    self.consumer.consume(1, min(0.2, max(self._retry_at - self._clock(), 0)))
+            self.iteration()
+
+    def iteration(self) -> None:
+        """One turn of the loop (task thread): rewinds, consume, ``put()``, then a commit when the
+        plugin asked for one (``request_commit``) or ``offset.flush.interval.ms`` has passed.
+
+        As Kafka's WorkerSinkTask, ``put()`` is also called with an empty list when a consume returned
+        no records (at most once per :attr:`consume_timeout`), so a plugin can end time-based rounds
+        (e.g. ``rotate.schedule.interval.ms``) while its partitions are quiet, and ask for a commit."""
+        self._apply_rewinds()
+        if self._retry_batch is not None:
+            if self._clock() >= self._retry_at:
+                self._deliver(self._retry_batch, self._retry_offsets)
             else:
-                messages = self.consumer.consume(self.batch_size, 0.5)
-                if messages:
-                    self._deliver(*self._convert(messages))
-            if self.context.commit_requested or self._clock() >= self._next_commit:
-                self.context.commit_requested = False
-                self.commit_offsets()
+                self.consumer.consume(1, min(0.2, max(self._retry_at - self._clock(), 0)))
+        else:
+            messages = self.consumer.consume(self.batch_size, self.consume_timeout)
+            if messages:
+                self._deliver(*self._convert(messages))
+            elif self.assignment and self._clock() >= self._last_put + self.consume_timeout:
+                self._deliver([], {})
+        if self.context.commit_requested or self._clock() >= self._next_commit:
+            self.context.commit_requested = False
+            self.commit_offsets()
 
     def _convert(self, messages: list[Any]) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
         """Convert and transform a consumed batch. Returns the records for put() and, per partition, the
@@ -394,6 +411,7 @@ class WorkerSinkTask(WorkerTask):
         partition, not per record. On a :class:`RetriableException` nothing advances: the batch and its
         offsets are kept and delivered again (same records, same offsets) after the task's timeout.
         """
+        self._last_put = self._clock()
         try:
             self.task.put(records)
         except RetriableException as exc:

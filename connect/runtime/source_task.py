@@ -1,11 +1,19 @@
 """WorkerSourceTask: poll -> transform -> convert -> produce; offsets committed after broker acks.
 
-Offset commit protocol (at-least-once, as Kafka Connect without exactly-once support): every
-``offset.flush.interval.ms`` — and when the task stops or pauses — the task thread snapshots the
-latest source offset of each source partition dispatched so far, flushes the producer (waiting for the
-broker to acknowledge every record dispatched before the snapshot), and only then writes the
-snapshot to the offset store and calls ``SourceTask.commit()``. If an acknowledgement failed, the
-snapshot is not written, so those records are re-read after a restart instead of being lost.
+Offset commit protocol (at-least-once, as Kafka Connect 3.x without exactly-once support): every record
+dispatched to the producer is tracked in :class:`~connect.runtime.offsets.SubmittedRecords`, in order
+per source partition, and marked when the broker acknowledged it (the delivery callback; under
+``errors.tolerance=all`` also when its send failed and was reported; records dropped by a transformation
+or skipped count as acknowledged at once). After each ``producer.poll`` the task thread moves each
+source partition's acknowledged head into the :class:`OffsetStorageWriter`, so the writer only ever
+holds offsets whose record and every record before it were acknowledged. A commit writes that snapshot
+to the offset store and calls ``SourceTask.commit()`` — without flushing the producer, so it never
+stalls the pipeline. Commits happen every ``offset.flush.interval.ms``; when the task asked for one
+(``SourceTaskContext.request_commit()``: as soon as records are acknowledged, spaced so that commits
+take at most about 1/:data:`REQUESTED_COMMIT_COST_RATIO` of the task thread, at least
+:data:`REQUESTED_COMMIT_MIN_GAP_S` apart); and when the task pauses or stops, after waiting up to
+``offset.flush.timeout.ms`` for the records in flight. A record whose acknowledgement failed stops its
+source partition's offsets before it, so it is re-read after a restart instead of being lost.
 ``SourceTask.commit_record(record, metadata)`` is called on the task thread for every record once
 the broker acknowledged it (``metadata`` is None for records a transformation dropped).
 """
@@ -26,7 +34,13 @@ from connect.api.records import ConnectRecord, RecordMetadata, SourceRecord
 from connect.api.task import OffsetStorageReader, SourceTask, SourceTaskContext
 from connect.runtime.errors import ErrorHandler, Stage
 from connect.runtime.models import ConnectorTaskId
-from connect.runtime.offsets import OffsetBackingStore, OffsetStorageWriter, TaskOffsetReader
+from connect.runtime.offsets import (
+    OffsetBackingStore,
+    OffsetStorageWriter,
+    SubmittedRecord,
+    SubmittedRecords,
+    TaskOffsetReader,
+)
 from connect.runtime.pipeline import Converters, TransformationChain
 from connect.runtime.progress import ProgressPublisher
 from connect.runtime.worker_config import strip_prefix
@@ -34,17 +48,29 @@ from connect.runtime.worker_task import TargetState, TaskStatusListener, WorkerT
 
 log = logging.getLogger("connect.source")
 
+#: Requested commits are at least this far apart (seconds) ...
+REQUESTED_COMMIT_MIN_GAP_S = 0.01
+#: ... and at least this many times as far apart as the last commit took (store write + ``commit()``):
+#: e.g. 40 ms after a commit whose fsync took 2 ms, so requested commits cost at most ~5 % of the task
+#: thread whatever the offset store (a file with fsync, or a Kafka topic read back in distributed mode).
+REQUESTED_COMMIT_COST_RATIO = 20
+
 Converted = tuple[str, bytes | None, bytes | None, Any, ConnectRecord]
 """A record ready to produce: topic, key bytes, value bytes, headers, the transformed record."""
 
 
 class _Context(SourceTaskContext):
     def __init__(
-        self, configs: dict[str, str], reader: OffsetStorageReader, progress: ProgressPublisher
+        self,
+        configs: dict[str, str],
+        reader: OffsetStorageReader,
+        progress: ProgressPublisher,
+        on_request_commit: Callable[[], None],
     ) -> None:
         self._configs = configs
         self._reader = reader
         self._progress = progress
+        self._on_request_commit = on_request_commit
 
     def configs(self) -> dict[str, str]:
         return dict(self._configs)
@@ -54,6 +80,9 @@ class _Context(SourceTaskContext):
 
     def report_progress(self, progress: Mapping[str, Any] | None) -> None:
         self._progress.report(progress)
+
+    def request_commit(self) -> None:
+        self._on_request_commit()
 
 
 class TopicCreator:
@@ -115,6 +144,9 @@ class WorkerSourceTask(WorkerTask):
         self.producer = producer
         self.offset_store = offset_store
         self.writer = OffsetStorageWriter(offset_store, task_id.connector)
+        self.submitted = SubmittedRecords()
+        self.commit_requested = False
+        self._next_requested_commit = 0.0
         self.errors = errors
         self.flush_interval = flush_interval_ms / 1000
         self.flush_timeout = flush_timeout_ms / 1000
@@ -156,7 +188,12 @@ class WorkerSourceTask(WorkerTask):
 
     def initialize_and_start(self) -> None:
         self.task.initialize(
-            _Context(self.task_config, TaskOffsetReader(self.offset_store, self.id.connector), self.progress)
+            _Context(
+                self.task_config,
+                TaskOffsetReader(self.offset_store, self.id.connector),
+                self.progress,
+                self.request_commit,
+            )
         )
         self.task.start(dict(self.task_config))
         log.info("Source task %s started", self.id)
@@ -166,32 +203,41 @@ class WorkerSourceTask(WorkerTask):
     def execute(self) -> None:
         while not self.stopping:
             if self.target == TargetState.PAUSED:
-                self.commit_offsets()
+                self.commit_offsets(wait=True)
                 self.listener.on_task_paused(self.id)
                 if not self.await_unpause():
                     break
                 self.listener.on_task_running(self.id)
                 continue
-            if self._to_send is None:
-                try:
-                    records = self.task.poll()
-                except RetriableException as exc:
-                    log.warning("Task %s: retriable error in poll(): %s", self.id, exc)
-                    records = None
-                if records:
-                    self.records_polled += len(records)
-                    self._to_send = records
-            if self._to_send is not None and not self.cancelled:  # a cancelled task sends nothing more
-                self._send(self._to_send)
-                self.records_sent += len(self._to_send)
-                self._to_send = None
-            self.producer.poll(0)
-            if self._send_error is not None:
-                raise ConnectException(
-                    f"Unrecoverable exception from producer send callback: {self._send_error}"
-                )
-            if self._clock() >= self._next_commit:
-                self.commit_offsets()
+            self.iteration()
+
+    def iteration(self) -> None:
+        """One turn of the loop (task thread): poll, send, serve delivery callbacks, then commit the
+        acknowledged offsets if ``offset.flush.interval.ms`` passed or the task asked for a commit."""
+        if self._to_send is None:
+            try:
+                records = self.task.poll()
+            except RetriableException as exc:
+                log.warning("Task %s: retriable error in poll(): %s", self.id, exc)
+                records = None
+            if records:
+                self.records_polled += len(records)
+                self._to_send = records
+        if self._to_send is not None and not self.cancelled:  # a cancelled task sends nothing more
+            self._send(self._to_send)
+            self.records_sent += len(self._to_send)
+            self._to_send = None
+        self.producer.poll(0)
+        self._collect_acked()
+        if self._send_error is not None:
+            raise ConnectException(f"Unrecoverable exception from producer send callback: {self._send_error}")
+        now = self._clock()
+        if now >= self._next_commit or (self.commit_requested and now >= self._next_requested_commit):
+            self.commit_offsets()
+
+    def request_commit(self) -> None:
+        """``SourceTaskContext.request_commit()``: commit acknowledged offsets as soon as possible."""
+        self.commit_requested = True
 
     def _send(self, records: list[SourceRecord], strict: bool = False) -> Converted | None:
         """Transform, convert and produce ``records`` in order, recording each one's source offset
@@ -206,7 +252,7 @@ class WorkerSourceTask(WorkerTask):
         value_conv = self.converters.value.from_connect_data
         header_conv = self.converters.header.from_connect_header
         produce = self.producer.produce
-        offset = self.writer.offset
+        submit = self.submitted.submit
         on_delivery = self._on_delivery
         for original in records:
             stage = Stage.TRANSFORMATION
@@ -215,7 +261,7 @@ class WorkerSourceTask(WorkerTask):
                 if record is None:
                     if strict:
                         return None
-                    offset(original.source_partition, original.source_offset)
+                    submit(original.source_partition, original.source_offset, True)
                     self._commit_record(original, None)
                     continue
                 topic = record.topic
@@ -243,14 +289,15 @@ class WorkerSourceTask(WorkerTask):
                 else:
                     self.errors.fail(stage, exc, None, original)
                 if not ok:
-                    offset(original.source_partition, original.source_offset)
+                    submit(original.source_partition, original.source_offset, True)
                     continue
                 if result is None:
-                    offset(original.source_partition, original.source_offset)
+                    submit(original.source_partition, original.source_offset, True)
                     self._commit_record(original, None)
                     continue
                 topic, key, value, headers, record = result
             partition = record.kafka_partition
+            submitted = submit(original.source_partition, original.source_offset)
             while True:
                 try:
                     produce(
@@ -260,23 +307,28 @@ class WorkerSourceTask(WorkerTask):
                         partition=-1 if partition is None else partition,
                         timestamp=record.timestamp or 0,
                         headers=headers,
-                        on_delivery=partial(on_delivery, original),
+                        on_delivery=partial(on_delivery, original, submitted),
                     )
                     break
                 except BufferError:
                     self.producer.poll(0.05)
-            offset(original.source_partition, original.source_offset)
         return None
 
-    def _on_delivery(self, original: SourceRecord, err: Any, msg: Any) -> None:
+    def _on_delivery(
+        self, original: SourceRecord, submitted: SubmittedRecord | None, err: Any, msg: Any
+    ) -> None:
         if err is not None:
             if self.cancelled:  # purged by cancel(): expected, not a failure of the task
                 return
             if self.errors.tolerate_all:
                 self.errors.fail(Stage.KAFKA_PRODUCE, KafkaException(err), None, original)
+                if submitted is not None:  # reported and skipped: its offset may be committed
+                    submitted.acked = True
             elif self._send_error is None:
                 self._send_error = str(err)
             return
+        if submitted is not None:
+            submitted.acked = True
         ts = msg.timestamp()
         self._commit_record(
             original, RecordMetadata(msg.topic(), msg.partition(), msg.offset(), ts[1] if ts[0] else None)
@@ -290,38 +342,57 @@ class WorkerSourceTask(WorkerTask):
 
     # -- offsets -----------------------------------------------------------------------------------
 
-    def commit_offsets(self) -> bool:
-        """Make the offsets of every acknowledged record durable; True on success (task thread)."""
-        self._next_commit = self._clock() + self.flush_interval
+    def _collect_acked(self) -> None:
+        """Move each source partition's acknowledged head into the writer (task thread, cheap: only
+        records acknowledged since the last call are visited). Keeps only records in flight tracked."""
+        offset = self.writer.offset
+        for record in self.submitted.committable():
+            offset(record.partition, record.offset)
+
+    def commit_offsets(self, wait: bool = False) -> bool:
+        """Make durable the offsets of every record acknowledged so far (with all records before it in
+        its source partition) and call ``SourceTask.commit()`` (task thread). Does not flush the
+        producer unless ``wait`` (pause, stop): then first waits up to ``offset.flush.timeout.ms`` for
+        the records in flight. True if every record dispatched so far was covered."""
+        started_at = self._clock()
+        self._next_commit = started_at + self.flush_interval
         if self.cancelled:
             return False
+        remaining = self.producer.flush(self.flush_timeout) if wait else 0
+        self._collect_acked()
         started = self.writer.begin_flush()
-        remaining = self.producer.flush(self.flush_timeout)
+        requested = self.commit_requested
+        # a request is done once nothing dispatched is left uncommitted; until then it stays pending
+        self.commit_requested = requested and self.submitted.pending > 0
+        complete = True
         if remaining > 0 or self._send_error is not None:
-            if started:
-                self.writer.cancel_flush()
+            complete = False
             self.offset_commit_failures += 1
             log.warning(
-                "Task %s: %d record(s) not acknowledged within offset.flush.timeout.ms; offsets not "
-                "committed this time",
+                "Task %s: %d record(s) not acknowledged%s; committing the offsets of those before them",
                 self.id,
                 remaining,
+                " within offset.flush.timeout.ms" if remaining else f" ({self._send_error})",
             )
-            return False
-        self.offset_commits += 1
         if started:
             count = self.writer.do_flush()
             log.debug("Task %s committed %d source offset(s)", self.id, count)
-        try:
-            self.task.commit()
-        except Exception:
-            log.exception("Task %s threw in commit(); ignoring", self.id)
-        return True
+        if started or not requested or wait:
+            self.offset_commits += 1
+            try:
+                self.task.commit()
+            except Exception:
+                log.exception("Task %s threw in commit(); ignoring", self.id)
+        ended = self._clock()
+        self._next_requested_commit = ended + max(
+            REQUESTED_COMMIT_MIN_GAP_S, REQUESTED_COMMIT_COST_RATIO * (ended - started_at)
+        )
+        return complete
 
     def close(self) -> None:
         try:
             if self.failed is None and not self.cancelled:
-                self.commit_offsets()
+                self.commit_offsets(wait=True)
         finally:
             self.producer.flush(self.flush_timeout)
             self.chain.close()

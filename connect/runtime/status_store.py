@@ -30,11 +30,24 @@ UNASSIGNED, RUNNING, PAUSED, STOPPED, FAILED, RESTARTING = (
 
 
 @dataclass(frozen=True)
+class Departure:
+    """Why a connector or task is UNASSIGNED in distributed mode: ``worker_id`` (the status's worker) left
+    the group at ``left_at`` and the leader holds its work for it until ``reassign_at``
+    (``scheduled.rebalance.max.delay.ms``), when it goes to another worker unless the worker came back.
+    Both times are in milliseconds since the epoch (the leader's clock when it noticed the departure)."""
+
+    left_at: int
+    reassign_at: int
+
+
+@dataclass(frozen=True)
 class Status:
     """One connector or task status (Kafka's ``AbstractStatus`` without its id: stores key it).
 
     ``generation`` is the group generation of the writer (0 in standalone mode); ``progress`` what the
-    task last reported (``TaskContext.report_progress``), None for connectors and tasks without any.
+    task last reported (``TaskContext.report_progress``), None for connectors and tasks without any;
+    ``departure`` is set only on the UNASSIGNED status the group leader writes for the work of a worker
+    that left the group, while that work waits to be reassigned.
     """
 
     state: str
@@ -42,6 +55,7 @@ class Status:
     trace: str | None = None
     generation: int = 0
     progress: dict[str, Any] | None = None
+    departure: Departure | None = None
 
 
 def can_write_safely(stored: Status | None, new: Status) -> bool:

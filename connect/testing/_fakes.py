@@ -112,7 +112,7 @@ class _ProgressRecorder:
 
 class FakeSourceTaskContext(_ProgressRecorder, SourceTaskContext):
     """A :class:`SourceTaskContext` over an :class:`InMemoryOffsetStorageReader`; records progress reports
-    (``progress``, ``progress_reports``)."""
+    (``progress``, ``progress_reports``) and counts ``request_commit()`` calls (``commit_requests``)."""
 
     def __init__(
         self,
@@ -122,12 +122,23 @@ class FakeSourceTaskContext(_ProgressRecorder, SourceTaskContext):
         super().__init__()
         self._configs = dict(configs or {})
         self.offsets = offsets if offsets is not None else InMemoryOffsetStorageReader()
+        self._commit_requests = 0
 
     def configs(self) -> dict[str, str]:
         return dict(self._configs)
 
     def offset_storage_reader(self) -> OffsetStorageReader:
         return self.offsets
+
+    def request_commit(self) -> None:
+        with self._progress_lock:
+            self._commit_requests += 1
+
+    @property
+    def commit_requests(self) -> int:
+        """How many times the task called ``request_commit()``."""
+        with self._progress_lock:
+            return self._commit_requests
 
 
 @dataclass(frozen=True)
@@ -260,6 +271,7 @@ class FakeSourceConnectorContext(SourceConnectorContext):
 
     def __init__(self, offsets: InMemoryOffsetStorageReader | None = None) -> None:
         self.offsets = offsets if offsets is not None else InMemoryOffsetStorageReader()
+        self._commit_requests = 0
         self.reconfiguration_requests = 0
         self.errors: list[BaseException] = []
 

@@ -6,8 +6,13 @@ Lifecycle (task thread, as :class:`~connect.api.task.SinkTask` documents):
 * ``open(partitions)`` recovers each partition from the store itself (finishing or discarding an
   interrupted commit, then the largest committed end offset) and rewinds consumption to the record after
   it with ``context.offset(...)`` — consumer offsets are only a hint, the files are the truth;
-* ``put`` buffers records in :class:`PartitionWriter` rounds, committing files as rounds fill up;
-* ``pre_commit`` commits rounds due by ``rotate.schedule.interval.ms`` and returns, per partition, the
+* ``put`` buffers records in :class:`PartitionWriter` rounds and ends rounds when due — ``flush.size``,
+  ``rotate.interval.ms`` and schema changes as records arrive; ``rotate.schedule.interval.ms`` (and
+  ``rotate.interval.ms`` with the ``Wallclock`` extractor) by the clock, also in the empty ``put()`` the
+  runtime makes while no records arrive. Whenever files were committed it calls
+  ``context.request_commit()``, so consumer offsets follow at once instead of at the worker's
+  ``offset.flush.interval.ms``;
+* ``pre_commit`` commits rounds whose time is up (the same check) and returns, per partition, the
   offset after the last record in committed files (or the current offset when nothing is buffered);
 * ``close`` drops the open rounds of revoked partitions (their next owner replays them); ``stop`` only
   signals.
@@ -41,6 +46,7 @@ __all__ = ["VERSION", "ParquetSinkTask"]
 VERSION = "0.1.0"
 log = logging.getLogger("connectors.parquet")
 _PROGRESS_EVERY_S = 10.0
+_DUE_CHECK_MS = 100  # how often put() looks for rounds whose time is up (a loop over the writers)
 _PARTITION_OF = operator.attrgetter("original_kafka_partition")
 _TOPIC_OF = operator.attrgetter("original_topic")
 
@@ -56,6 +62,8 @@ class ParquetSinkTask(SinkTask):
         self._stats = WriterStats()
         self._progress_at = time.monotonic() + _PROGRESS_EVERY_S
         self._progress_rows = 0
+        self._time_rounds = False  # rounds can end by the clock (checked in put and pre_commit)
+        self._next_due_check_ms = 0
 
     def version(self) -> str:
         return VERSION
@@ -67,6 +75,9 @@ class ParquetSinkTask(SinkTask):
 
     def start(self, props: dict[str, str]) -> None:
         self._settings = SinkSettings.parse(props)
+        self._time_rounds = self._settings.rotate_schedule_interval_ms > 0 or (
+            self._settings.rotate_interval_ms > 0 and self._settings.timestamp_extractor == "Wallclock"
+        )
         self._store = Store.open(self._settings)
         self._partitioner = Partitioner(self._settings)
         self._extractor = TimestampExtractor(self._settings)
@@ -109,8 +120,36 @@ class ParquetSinkTask(SinkTask):
         )
 
     def put(self, records: list[SinkRecord]) -> None:
-        if not records:
+        rounds = self._stats.rounds
+        try:
+            if records:
+                self._put(records)
+            self._commit_due()
+        finally:
+            if self._stats.rounds != rounds:
+                # files were committed: let the runtime commit the consumer offsets now, not at the
+                # worker's next offset.flush.interval.ms
+                self.context.request_commit()
+
+    def _commit_due(self) -> None:
+        """Commit the open rounds whose time is up (rotate.schedule.interval.ms, or rotate.interval.ms
+        with the Wallclock extractor), also from the empty ``put()`` calls the runtime makes while no
+        records arrive. A failed commit is retried at the next ``put()``/``pre_commit``."""
+        if not self._time_rounds:
             return
+        now_ms = int(time.time() * 1000)
+        if now_ms < self._next_due_check_ms:
+            return
+        next_check = now_ms + _DUE_CHECK_MS
+        for tp, w in self._writers.items():
+            if w.due(now_ms):
+                try:
+                    w.commit()
+                except (OSError, pa.ArrowException, DataException) as exc:
+                    log.warning("%s: time-based commit failed, will retry: %s", tp, exc)
+        self._next_due_check_ms = next_check
+
+    def _put(self, records: list[SinkRecord]) -> None:
         by_tp: dict[tuple[str, int], list[SinkRecord]] = {}
         first = records[0]
         if len(set(map(_PARTITION_OF, records))) == 1 and len(set(map(_TOPIC_OF, records))) == 1:
@@ -153,18 +192,13 @@ class ParquetSinkTask(SinkTask):
         """Nothing to force: data becomes durable only when a round is committed (see pre_commit)."""
 
     def pre_commit(self, current_offsets: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
-        assert self._settings is not None
-        now_ms = int(time.time() * 1000)
+        self._next_due_check_ms = 0
+        self._commit_due()
         out: dict[TopicPartition, int] = {}
         for tp, current in current_offsets.items():
             w = self._writers.get(tp)
             if w is None:
                 continue
-            if self._settings.rotate_schedule_interval_ms > 0 and w.due(now_ms):
-                try:
-                    w.commit()
-                except (OSError, pa.ArrowException, DataException) as exc:
-                    log.warning("%s: scheduled commit failed, will retry: %s", tp, exc)
             if not w.buffered:
                 out[tp] = current  # everything put is in committed files (or was a tombstone)
             elif w.committed is not None and w.committed <= current:

@@ -1,5 +1,7 @@
 """PartitionWriter: the records of one Kafka partition between two commits (a *round*), and the rules
-that end a round (flush.size, rotate.interval.ms, rotate.schedule.interval.ms, schema changes).
+that end a round (flush.size, rotate.interval.ms, rotate.schedule.interval.ms, schema changes): the
+ones that depend on records as records arrive (:meth:`PartitionWriter.put`), the clock's when the task
+asks (:meth:`PartitionWriter.due`, from every ``put()`` incl. the runtime's empty ones).
 
 A round buffers records grouped by encoded partition (directory) into runs of one shape; committing it
 converts each directory's runs to one Arrow table, encodes it as Parquet in memory and hands all files
@@ -320,9 +322,20 @@ class PartitionWriter:
     # -- commit ----------------------------------------------------------------------------------------
 
     def due(self, now_ms: int) -> bool:
-        """Whether rotate.schedule.interval.ms says the open round must be committed now."""
-        d = self._round.deadline_ms
-        return bool(self._round.count) and d is not None and now_ms >= d
+        """Whether the clock says the open round must be committed now: its rotate.schedule.interval.ms
+        deadline passed, or (``Wallclock`` extractor) rotate.interval.ms passed since its first record."""
+        rnd = self._round
+        if not rnd.count:
+            return False
+        if rnd.deadline_ms is not None and now_ms >= rnd.deadline_ms:
+            return True
+        interval = self.settings.rotate_interval_ms
+        return (
+            interval > 0
+            and self.extractor.kind == "Wallclock"
+            and rnd.first_ts is not None
+            and now_ms - rnd.first_ts >= interval
+        )
 
     def commit(self) -> None:
         """Write the round's files and make them visible together; then advance :attr:`committed`."""

@@ -15,7 +15,10 @@ what it already emitted) covers, so restarts do not duplicate committed records.
 
 The confirmed position of the slot (``confirmed_flush_lsn``) moves only in :meth:`commit`, to the ``lsn``
 of the offset the runtime has committed (read back through the offset storage reader), i.e. after the
-broker acknowledged those records: WAL is retained until delivered, and a crash loses nothing.
+broker acknowledged those records: WAL is retained until delivered, and a crash loses nothing. Every
+``poll()`` that returns records asks for a commit (``context.request_commit()``), so offsets and the slot
+follow the broker's acknowledgements within milliseconds instead of ``offset.flush.interval.ms``, and a
+crash re-delivers about one poll batch (``max.batch.size``) at most.
 
 This module is the ``SourceTask`` lifecycle: start-up (slot, publication, snapshot or stream), polling
 with reconnects, heartbeats, progress and offset commits. What the replication stream's messages
@@ -275,10 +278,15 @@ class PostgresSourceTask(SourceTask):
                 self._close()
                 return None
             try:
-                return self._poll()
+                records = self._poll()
             finally:
                 if self._stopping.is_set():
                     self._close()
+        if records:
+            # commit these offsets (and so confirm the slot) as soon as the broker acknowledged them, not
+            # at the worker's offset.flush.interval.ms: a crash then replays about one batch, not minutes
+            self.context.request_commit()
+        return records
 
     def _poll(self) -> list[SourceRecord] | None:
         settings = self._settings

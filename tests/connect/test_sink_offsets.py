@@ -259,3 +259,50 @@ def test_after_put_the_offset_is_past_every_consumed_message(msgs: list[Message]
         assert task.current_offsets[TopicPartition(r.original_topic, r.original_kafka_partition or 0)] > (
             r.original_kafka_offset
         )
+
+
+class _IdleConsumer(_Consumer):
+    """A consumer whose partitions are quiet: every consume() returns nothing after ``timeout`` (on a
+    fake clock)."""
+
+    def __init__(self, events: list[Any], clock: list[float]) -> None:
+        super().__init__(events)
+        self.clock = clock
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        self.clock[0] += timeout
+        return []
+
+
+class _RotatingSink(_BufferingSink):
+    """Buffers records and writes the buffer out in an empty put() (its round's time is up while no
+    records arrive), then asks for a commit: what a sink with rotate.schedule.interval.ms does."""
+
+    def put(self, records: list[SinkRecord]) -> None:
+        super().put(records)
+        if not records and self.buffered:
+            self.write_out()
+            self.context.request_commit()
+
+
+def test_quiet_partitions_get_empty_puts_and_a_requested_commit_is_honoured_at_once() -> None:
+    """As Kafka's WorkerSinkTask: a consume that returns nothing is followed by put([]) (at most once per
+    consume timeout), and a commit requested in put() runs in the same loop turn, long before
+    offset.flush.interval.ms (60 s here)."""
+    events: list[Any] = []
+    clock = [0.0]
+    consumer = _IdleConsumer(events, clock)
+    sink = _RotatingSink(events)
+    task = _task(sink, consumer)
+    task._clock = lambda: clock[0]
+    sink.initialize(task.context)
+    _consume(task, [_msg(A0, 0, 0), _msg(A0, 1, 1)])  # buffered, not durable yet
+    events.clear()
+    task.iteration()
+    assert events == [("put", []), ("commit", {"a-0": 2})]
+    assert clock[0] < 1
+    task.iteration()
+    assert events[2:] == [("put", [])]  # nothing became durable: no request, no commit
+    consumer.consume = lambda num_messages, timeout: []  # type: ignore[method-assign]
+    task.iteration()  # a consume that returned at once (no time passed): no second empty put yet
+    assert events[3:] == []

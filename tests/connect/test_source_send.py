@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from confluent_kafka import Message
 
 from connect.api import RetriableException, Schema, SourceRecord, SourceTask, Transformation
 from connect.converters import load_converter, load_header_converter
@@ -20,9 +21,17 @@ from connect.runtime.worker_task import TargetState
 class _Producer:
     def __init__(self) -> None:
         self.produced: list[tuple[str, Any, Any, Any]] = []
+        self.callbacks: list[Any] = []
 
     def produce(self, topic: str, value: Any, key: Any, **kw: Any) -> None:
         self.produced.append((topic, key, value, kw["headers"]))
+        self.callbacks.append(kw["on_delivery"])
+
+    def ack_all(self) -> None:
+        """The broker acknowledges every record produced (delivery callbacks, in order)."""
+        for i, callback in enumerate(self.callbacks):
+            callback(None, Message(topic="t", partition=0, offset=i, timestamp=(1, i)))
+        self.callbacks.clear()
 
 
 class _Task(SourceTask):
@@ -80,15 +89,19 @@ class _Listener:
         pass
 
 
-def _task(
-    fail: int, drop: set[str], retry_timeout: int = 10_000
-) -> tuple[WorkerSourceTask, _Producer, _Task]:
-    producer, plugin = _Producer(), _Task()
-    converters = Converters(
+def string_converters() -> Converters:
+    return Converters(
         load_converter("StringConverter", {}, True),
         load_converter("StringConverter", {}, False),
         load_header_converter("StringConverter", {}),
     )
+
+
+def _task(
+    fail: int, drop: set[str], retry_timeout: int = 10_000
+) -> tuple[WorkerSourceTask, _Producer, _Task]:
+    producer, plugin = _Producer(), _Task()
+    converters = string_converters()
     config = {"errors.tolerance": "all", "errors.retry.timeout": retry_timeout}
     errors = ErrorHandler(config, "c-0", [], sleep=lambda delay: None)
     task = WorkerSourceTask(
@@ -126,6 +139,10 @@ def test_retried_records_go_through_the_same_loop() -> None:
         ("t", b"k", b"B", None),
     ]
     assert plugin.committed == [({"o": 2}, None)]  # the record dropped on its retry
+    task._collect_acked()
+    assert task.writer._data == {}  # nothing acknowledged yet: nothing to commit
+    producer.ack_all()
+    task._collect_acked()
     assert [offset for _, offset in task.writer._data.values()] == [{"o": 3}]
     assert (task.errors.failed, task.errors.skipped) == (0, 0)
 

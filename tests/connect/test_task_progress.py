@@ -207,7 +207,7 @@ class _ReportingTask(WorkerTask):
         super().__init__(TASK, store, TargetState.STARTED)
         self.fail = fail
         self.context = source_task._Context(
-            {}, TaskOffsetReader(MemoryOffsetBackingStore(), "pg"), self.progress
+            {}, TaskOffsetReader(MemoryOffsetBackingStore(), "pg"), self.progress, lambda: None
         )
 
     def signal_plugin_stop(self) -> None:

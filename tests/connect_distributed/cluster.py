@@ -90,6 +90,13 @@ class Cluster:
 
         return wait_until("a follower", find, 30, 0.2, self.check_alive)
 
+    def leader_and_follower(self) -> tuple[ConnectWorker, ConnectWorker]:
+        """Two live workers that joined the group: (the leader, a follower)."""
+        self.add(2)
+        self.wait_joined()
+        follower = self.follower()
+        return next(w for w in self.live() if w is not follower), follower
+
     def live(self) -> list[ConnectWorker]:
         return [w for w in self.workers if w.alive()]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from functools import partial
 from typing import Any
 
@@ -48,10 +49,7 @@ def _offsets(cluster: Cluster, via: ConnectWorker) -> dict[int, int]:
 
 def test_rest_lifecycle_on_two_workers(broker: BrokerUnderTest, make_cluster: Any) -> None:
     cluster: Cluster = make_cluster(broker.bootstrap)
-    cluster.add(2)
-    cluster.wait_joined()
-    follower = cluster.follower()
-    leader = next(w for w in cluster.workers if w is not follower)
+    leader, follower = cluster.leader_and_follower()
     cluster.create_sequence(NAME, unique_topic("life"), 2, via=follower)
     cluster.wait_settled([NAME], 2)
     for w in (leader, follower):
@@ -140,28 +138,29 @@ def test_rest_lifecycle_on_two_workers(broker: BrokerUnderTest, make_cluster: An
         assert "Distributed herder" in w.log_text(False) and "stopped" in w.log_tail(5)
 
 
-def test_writes_get_409_while_the_group_rebalances(broker: BrokerUnderTest, make_cluster: Any) -> None:
+def test_writes_wait_while_the_group_rebalances(broker: BrokerUnderTest, make_cluster: Any) -> None:
     """With the follower frozen (SIGSTOP), a new connector makes the leader rebalance, and the group
-    cannot complete that rebalance until the follower's session expires: meanwhile writes answer 409
-    (Kafka's "rebalance in progress"), then the cluster settles and runs the connector."""
+    cannot complete that rebalance until the follower's session expires: a write meanwhile waits for the
+    rebalance and then gets its own answer (here 400: an invalid config), not Kafka's 409."""
     cluster: Cluster = make_cluster(broker.bootstrap)
-    cluster.add(2)
-    cluster.wait_joined()
-    follower = cluster.follower()
-    leader = next(w for w in cluster.workers if w is not follower)
+    leader, follower = cluster.leader_and_follower()
     os.kill(follower.pid, signal.SIGSTOP)
     try:
+        rejoins = leader.log_text().count("reason: connectors or tasks changed")
         cluster.create_sequence("first", unique_topic("rb"), 1, via=leader)
-        invalid = {"name": "second", "config": {"connector.class": "SequenceSource"}}  # 400 once settled
-
-        def conflict() -> bool:
-            r = leader.post("/connectors", json=invalid)
-            assert r.status_code in (400, 409), r.text
-            return r.status_code == 409
-
-        wait_until("a 409 while the group rebalances", conflict, 10, 0.05, cluster.check_alive)
+        wait_until(
+            "the leader rebalancing",
+            lambda: leader.log_text().count("reason: connectors or tasks changed") > rejoins,
+            10,
+            0.05,
+            cluster.check_alive,
+        )
+        invalid = {"name": "second", "config": {"connector.class": "SequenceSource"}}
+        started = time.monotonic()
+        r = leader.post("/connectors", json=invalid, timeout=95)
+        waited = time.monotonic() - started
+        assert r.status_code == 400, r.text
+        assert waited > 1, f"answered after {waited:.2f}s: the write did not wait for the rebalance"
     finally:
         os.kill(follower.pid, signal.SIGCONT)
     cluster.wait_settled(["first"], 1)
-    r = leader.post("/connectors", json=invalid)
-    assert r.status_code == 400, r.text

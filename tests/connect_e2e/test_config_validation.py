@@ -17,6 +17,7 @@ import pytest
 
 from tests.connect_e2e.files import source_config
 from tests.support.connect import ConnectWorker, wait_until
+from tests.support.kafka_shapes import CONFIG_KEY_INFO_FIELDS
 
 INVALID_PREFIX = "Connector configuration is invalid and contains the following "
 INVALID_SUFFIX = (
@@ -126,19 +127,7 @@ def test_validate_endpoint(worker: ConnectWorker) -> None:
     assert by_name["file"]["value"]["value"] == "/tmp/x"
     definition = by_name["topic"]["definition"]
     assert definition["name"] == "topic" and definition["type"] == "STRING" and definition["required"] is True
-    assert list(definition) == [
-        "name",
-        "type",
-        "required",
-        "default_value",
-        "importance",
-        "documentation",
-        "group",
-        "width",
-        "display_name",
-        "dependents",
-        "order",
-    ]
+    assert list(definition) == CONFIG_KEY_INFO_FIELDS
 
     ok = worker.json(
         "PUT", path, json={"connector.class": "FileStreamSource", "name": "v", "topic": "t", "file": "/tmp/x"}

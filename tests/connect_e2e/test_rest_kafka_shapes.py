@@ -8,20 +8,7 @@ import json
 
 from connect.runtime.connector_config import SINK_CONFIG, SOURCE_CONFIG
 from tests.support.connect import ConnectWorker
-
-KEY_FIELDS = [
-    "name",
-    "type",
-    "required",
-    "default_value",
-    "importance",
-    "documentation",
-    "group",
-    "width",
-    "display_name",
-    "dependents",
-    "order",
-]
+from tests.support.kafka_shapes import CONFIG_KEY_INFO_FIELDS
 
 
 def _error(status: int, message: str) -> bytes:
@@ -33,7 +20,7 @@ def test_connector_plugin_config_is_plugin_keys_then_framework_keys(worker: Conn
         r = worker.get(f"/connector-plugins/{plugin}/config")
         assert r.status_code == 200, r.text
         keys = r.json()
-        assert all(list(k) == KEY_FIELDS for k in keys), keys[0]
+        assert all(list(k) == CONFIG_KEY_INFO_FIELDS for k in keys), keys[0]
         names = [k["name"] for k in keys]
         assert len(names) == len(set(names)), names
         framework_names = framework.names()
@@ -56,7 +43,7 @@ def test_other_plugins_list_their_own_keys_only(worker: ConnectWorker) -> None:
     for p in others:
         keys = worker.json("GET", f"/connector-plugins/{p['class']}/config")
         assert not {"connector.class", "tasks.max", "transforms"} & {k["name"] for k in keys}, p
-        assert all(list(k) == KEY_FIELDS for k in keys), p
+        assert all(list(k) == CONFIG_KEY_INFO_FIELDS for k in keys), p
 
 
 def test_error_bodies(worker: ConnectWorker) -> None:

