@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from connect.testing import InMemoryOffsetStorageReader
+from connect.testing import FakeSourceTaskContext, InMemoryOffsetStorageReader
 from tests.connectors.mysql.helpers import (
     as_dict,
     commit,
@@ -174,6 +174,8 @@ def test_offsets_count_rows_as_debezium_and_a_restart_inside_a_row_resumes_at_it
             (0, 1), (0, 2), (1, None), (1, 1), (1, 2), (2, None), (2, 1), (2, 2), (3, None),
         ]  # fmt: skip
         assert {(r.source_offset or {})["event"] for r in changed} == {0}
+        context = task.context
+        assert isinstance(context, FakeSourceTaskContext) and context.commit_requests > 0
         commit(task, offsets, changed[:4])  # row 0 complete, then the delete of row 1
     finally:
         task.stop()
