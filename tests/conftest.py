@@ -27,7 +27,13 @@ from tests.support.brokers import (
     unique_topic,
 )
 from tests.support.require import require_or_skip
-from tests.support.server_fixtures import _s3_session, mariadb_server, postgres_server, s3  # noqa: F401 - session fixtures
+from tests.support.server_fixtures import (  # noqa: F401 - session fixtures
+    _s3_session,
+    elasticsearch_server,
+    mariadb_server,
+    postgres_server,
+    s3,
+)
 from tests.support.servers import ServerProcess
 
 __all__ = ["require_or_skip"]
@@ -73,6 +79,8 @@ SERVER_FIXTURES = frozenset(
         "headrace_brokers",  # private broker processes
         "postgres_server",  # a throwaway PostgreSQL
         "mariadb_server",  # a throwaway MariaDB
+        "elasticsearch_server",  # a throwaway noida-db (Elasticsearch API)
+        "es_server",  # a private noida-db the test may stop and start
         "_s3_session",  # SeaweedFS
         "make_cluster",  # distributed worker processes
         "start_worker",  # standalone worker processes

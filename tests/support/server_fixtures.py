@@ -5,6 +5,9 @@ tests/conftest.py, so one PostgreSQL and one S3 store serve the whole run):
   local throwaway server, else skip (a failure under HEADRACE_REQUIRE_SERVERS=1).
 - ``mariadb_server``: MariaDB 10.11 (``tests/support/mariadb.py``): HEADRACE_TEST_MYSQL_URL, else a local
   throwaway server, else skip (a failure under HEADRACE_REQUIRE_SERVERS=1).
+- ``elasticsearch_server``: an Elasticsearch-API server (``tests/support/noida.py``):
+  HEADRACE_TEST_ELASTICSEARCH_URL, else a local throwaway noida-db, else skip (a failure under
+  HEADRACE_REQUIRE_SERVERS=1).
 - ``s3``: an S3 store (``tests/support/seaweedfs.py``), started on first use and SIGKILLed at the end.
 """
 
@@ -19,11 +22,13 @@ import pytest
 
 from tests.support.mariadb import MariaDbServer, MariaDbUnavailable
 from tests.support.mariadb import start_or_connect as start_or_connect_mariadb
+from tests.support.noida import EsServer, EsUnavailable
+from tests.support.noida import start_or_connect as start_or_connect_es
 from tests.support.postgres import PostgresServer, PostgresUnavailable, start_or_connect
 from tests.support.require import require_or_skip
 from tests.support.seaweedfs import S3Store, s3_store
 
-__all__ = ["_s3_session", "mariadb_server", "postgres_server", "s3"]
+__all__ = ["_s3_session", "elasticsearch_server", "mariadb_server", "postgres_server", "s3"]
 
 _FAILED: list[str] = []
 
@@ -55,6 +60,24 @@ def mariadb_server() -> Iterator[MariaDbServer]:
     except MariaDbUnavailable as exc:
         _MARIADB_FAILED.append(f"MariaDB not available: {exc}")
         require_or_skip(_MARIADB_FAILED[0])
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+_ES_FAILED: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_server() -> Iterator[EsServer]:
+    if _ES_FAILED:
+        require_or_skip(_ES_FAILED[0])
+    try:
+        server = start_or_connect_es()
+    except EsUnavailable as exc:
+        _ES_FAILED.append(f"Elasticsearch (noida-db) not available: {exc}")
+        require_or_skip(_ES_FAILED[0])
     try:
         yield server
     finally:

@@ -177,6 +177,9 @@ def test_example_config_validates(path: Path) -> None:
         # CDC connectors' validate() tries the connection (as Debezium), and the example databases are
         # not running here: only the connection keys may be reported
         errors = {k: v for k, v in errors.items() if not k.startswith("database.")}
+    if "elasticsearch" in props["connector.class"].lower():
+        # ElasticsearchSink's validate() tries the cluster too (no Elasticsearch at the example URL)
+        errors = {k: v for k, v in errors.items() if k != "connection.url"}
     assert not errors, f"{path.name}: {errors}"
     chain = build_chain(props, REGISTRY)  # every transform and predicate configures
     chain.close()
