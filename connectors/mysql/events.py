@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from connect.api.cdc import HEARTBEAT_KEY_SCHEMA, HEARTBEAT_VALUE_SCHEMA, debezium_source_schema
 from connect.api.data import Schema, SchemaBuilder, Struct
 from connect.api.records import SourceRecord
 from connectors.mysql.ddl import TableChange, TableDef
@@ -23,24 +24,7 @@ from connectors.mysql.types import Converter, column_schema
 CONNECTOR_VERSION: Final = "2.7.0.headrace"
 
 SOURCE_SCHEMA: Final = (
-    SchemaBuilder.struct()
-    .name("io.debezium.connector.mysql.Source")
-    .field("version", Schema.STRING_SCHEMA)
-    .field("connector", Schema.STRING_SCHEMA)
-    .field("name", Schema.STRING_SCHEMA)
-    .field("ts_ms", Schema.INT64_SCHEMA)
-    .field(
-        "snapshot",
-        SchemaBuilder.string()
-        .optional()
-        .name("io.debezium.data.Enum")
-        .version(1)
-        .parameter("allowed", "true,last,false,incremental")
-        .default_value("false")
-        .build(),
-    )
-    .field("db", Schema.STRING_SCHEMA)
-    .field("sequence", Schema.OPTIONAL_STRING_SCHEMA)
+    debezium_source_schema("io.debezium.connector.mysql.Source")
     .field("table", Schema.OPTIONAL_STRING_SCHEMA)
     .field("server_id", Schema.INT64_SCHEMA)
     .field("gtid", Schema.OPTIONAL_STRING_SCHEMA)
@@ -105,18 +89,6 @@ SCHEMA_CHANGE_VALUE: Final = (
     .field("schemaName", Schema.OPTIONAL_STRING_SCHEMA)
     .field("ddl", Schema.OPTIONAL_STRING_SCHEMA)
     .field("tableChanges", SchemaBuilder.array(_CHANGE_SCHEMA).build())
-    .build()
-)
-HEARTBEAT_KEY_SCHEMA: Final = (
-    SchemaBuilder.struct()
-    .name("io.debezium.connector.common.ServerNameKey")
-    .field("serverName", Schema.STRING_SCHEMA)
-    .build()
-)
-HEARTBEAT_VALUE_SCHEMA: Final = (
-    SchemaBuilder.struct()
-    .name("io.debezium.connector.common.Heartbeat")
-    .field("ts_ms", Schema.INT64_SCHEMA)
     .build()
 )
 

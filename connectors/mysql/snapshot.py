@@ -25,6 +25,7 @@ from typing import Any
 
 import pymysql
 
+from connect.api.cdc import SnapshotProgress
 from connect.api.records import SourceRecord
 from connectors.mysql import catalog
 from connectors.mysql.catalog import ServerInfo, TableRef, quote
@@ -35,59 +36,6 @@ from connectors.mysql.events import EventFactory, TableModel
 log = logging.getLogger("connectors.mysql")
 
 PROGRESS_INTERVAL_S = 5.0
-
-
-class SnapshotProgress:
-    """Counts for logs and the task status: tables and rows done, estimate, rate, ETA."""
-
-    def __init__(self, tables: int, estimated_rows: int) -> None:
-        self.tables_total = tables
-        self.tables_done = 0
-        self.estimated_rows = estimated_rows
-        self.rows = 0
-        self.table: str | None = None
-        self.table_rows = 0
-        self.table_estimated_rows = 0
-        self.started = time.monotonic()
-        self._next_log = self.started + PROGRESS_INTERVAL_S
-
-    def _rate_eta(self) -> tuple[float, float, float | None]:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = self.rows / elapsed
-        remaining = max(self.estimated_rows - self.rows, 0)
-        return elapsed, rate, (remaining / rate if rate > 0 else None)
-
-    def as_status(self) -> dict[str, Any]:
-        elapsed, rate, eta = self._rate_eta()
-        return {
-            "phase": "snapshot",
-            "tables_total": self.tables_total,
-            "tables_done": self.tables_done,
-            "current_table": self.table,
-            "current_table_rows_done": self.table_rows,
-            "current_table_rows_estimated": self.table_estimated_rows,
-            "rows_done": self.rows,
-            "rows_estimated": self.estimated_rows,
-            "rows_per_second": round(rate, 1),
-            "eta_seconds": None if eta is None else round(eta, 1),
-            "elapsed_seconds": round(elapsed, 1),
-        }
-
-    def line(self, table: str | None) -> str:
-        elapsed, rate, eta_s = self._rate_eta()
-        remaining = max(self.estimated_rows - self.rows, 0)
-        eta = f"{eta_s:.0f} s" if eta_s is not None and remaining else "-"
-        current = f", reading {table}" if table else ""
-        return (
-            f"Snapshot: {self.tables_done}/{self.tables_total} tables done, {self.rows} rows "
-            f"(~{self.estimated_rows} estimated) in {elapsed:.1f} s at {rate:.0f} rows/s, ETA {eta}{current}"
-        )
-
-    def maybe_log(self, table: str | None) -> None:
-        now = time.monotonic()
-        if now >= self._next_log:
-            self._next_log = now + PROGRESS_INTERVAL_S
-            log.info(self.line(table))
 
 
 class ConsistentPoint:
@@ -154,7 +102,9 @@ class SnapshotReader:
         self._todo = [(ref, t) for ref, t in tables if ref.qualified not in done]
         self._resume_table: str | None = resume.get("table") if resume else None
         self._resume_key: list[Any] | None = resume.get("last_key") if resume else None
-        self.progress = SnapshotProgress(len(tables), sum(ref.estimated_rows for ref, _ in self._todo))
+        self.progress = SnapshotProgress(
+            len(tables), sum(ref.estimated_rows for ref, _ in self._todo), log, PROGRESS_INTERVAL_S
+        )
         self.progress.tables_done = len(self._done)
         self._hold_lock = hold_lock
         self._table: TableDef | None = None

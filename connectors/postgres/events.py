@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from connect.api.cdc import debezium_source_schema
 from connect.api.data import Schema, SchemaBuilder, Struct
 from connect.api.records import SourceRecord
 from connectors.postgres.pgoutput import UNCHANGED, RawValue
@@ -21,24 +22,7 @@ CONNECTOR_VERSION: Final = "2.7.0.headrace"
 UNAVAILABLE: Final = "__debezium_unavailable_value"
 
 SOURCE_SCHEMA: Final = (
-    SchemaBuilder.struct()
-    .name("io.debezium.connector.postgresql.Source")
-    .field("version", Schema.STRING_SCHEMA)
-    .field("connector", Schema.STRING_SCHEMA)
-    .field("name", Schema.STRING_SCHEMA)
-    .field("ts_ms", Schema.INT64_SCHEMA)
-    .field(
-        "snapshot",
-        SchemaBuilder.string()
-        .optional()
-        .name("io.debezium.data.Enum")
-        .version(1)
-        .parameter("allowed", "true,last,false,incremental")
-        .default_value("false")
-        .build(),
-    )
-    .field("db", Schema.STRING_SCHEMA)
-    .field("sequence", Schema.OPTIONAL_STRING_SCHEMA)
+    debezium_source_schema("io.debezium.connector.postgresql.Source")
     .field("schema", Schema.STRING_SCHEMA)
     .field("table", Schema.STRING_SCHEMA)
     .field("txId", Schema.OPTIONAL_INT64_SCHEMA)

@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 from psycopg.adapt import Loader
 
+from connect.api.cdc import SnapshotProgress
 from connect.api.records import SourceRecord
 from connectors.postgres.catalog import ColumnInfo, TableRef, table_columns
 from connectors.postgres.events import EventFactory, TableModel
@@ -41,62 +42,6 @@ class _RawText(Loader):
 
     def load(self, data: Any) -> bytes:
         return bytes(data)
-
-
-class SnapshotProgress:
-    """Counts for logs and the task status: tables and rows done, rate, ETA (from ``pg_class.reltuples``
-    estimates, 0 for tables never analyzed). ``rows`` counts the rows read by this reader (a resumed
-    snapshot counts from where it resumed)."""
-
-    def __init__(self, tables: int, estimated_rows: int) -> None:
-        self.tables_total = tables
-        self.tables_done = 0
-        self.estimated_rows = estimated_rows
-        self.rows = 0
-        self.table: str | None = None  # being read now
-        self.table_rows = 0
-        self.table_estimated_rows = 0
-        self.started = time.monotonic()
-        self._next_log = self.started + PROGRESS_INTERVAL_S
-
-    def _rate_eta(self) -> tuple[float, float, float | None]:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = self.rows / elapsed
-        remaining = max(self.estimated_rows - self.rows, 0)
-        return elapsed, rate, (remaining / rate if rate > 0 else None)
-
-    def as_status(self) -> dict[str, Any]:
-        """What the task reports through ``report_progress`` (phase ``snapshot``)."""
-        elapsed, rate, eta = self._rate_eta()
-        return {
-            "phase": "snapshot",
-            "tables_total": self.tables_total,
-            "tables_done": self.tables_done,
-            "current_table": self.table,
-            "current_table_rows_done": self.table_rows,
-            "current_table_rows_estimated": self.table_estimated_rows,
-            "rows_done": self.rows,
-            "rows_estimated": self.estimated_rows,
-            "rows_per_second": round(rate, 1),
-            "eta_seconds": None if eta is None else round(eta, 1),
-            "elapsed_seconds": round(elapsed, 1),
-        }
-
-    def line(self, table: str | None) -> str:
-        elapsed, rate, eta_s = self._rate_eta()
-        remaining = max(self.estimated_rows - self.rows, 0)
-        eta = f"{eta_s:.0f} s" if eta_s is not None and remaining else "-"
-        current = f", reading {table}" if table else ""
-        return (
-            f"Snapshot: {self.tables_done}/{self.tables_total} tables done, {self.rows} rows "
-            f"(~{self.estimated_rows} estimated) in {elapsed:.1f} s at {rate:.0f} rows/s, ETA {eta}{current}"
-        )
-
-    def maybe_log(self, table: str | None) -> None:
-        now = time.monotonic()
-        if now >= self._next_log:
-            self._next_log = now + PROGRESS_INTERVAL_S
-            log.info(self.line(table))
 
 
 class SnapshotReader:
@@ -135,7 +80,7 @@ class SnapshotReader:
             ).fetchall()
         }
         self._estimates = estimates
-        self.progress = SnapshotProgress(len(tables), sum(estimates.values()))
+        self.progress = SnapshotProgress(len(tables), sum(estimates.values()), log, PROGRESS_INTERVAL_S)
         self.progress.tables_done = len(self._done)
         self._cursor: psycopg.Cursor[Any] | None = None
         self._table: TableRef | None = None

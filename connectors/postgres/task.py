@@ -40,7 +40,8 @@ from typing import Any, Final
 
 import psycopg
 
-from connect.api.data import Schema, SchemaBuilder, Struct
+from connect.api.cdc import HEARTBEAT_KEY_SCHEMA, HEARTBEAT_VALUE_SCHEMA
+from connect.api.data import Struct
 from connect.api.errors import ConnectException
 from connect.api.records import SourceRecord
 from connect.api.task import SourceTask
@@ -59,19 +60,6 @@ VERSION: Final = "0.1.0"
 RECONNECT_BACKOFF_MAX_S: Final = 5.0
 STATS_INTERVAL_S: Final = 30.0
 PROGRESS_INTERVAL_S: Final = 1.0  # streaming progress reports (the snapshot reports every batch)
-
-HEARTBEAT_KEY_SCHEMA: Final = (
-    SchemaBuilder.struct()
-    .name("io.debezium.connector.common.ServerNameKey")
-    .field("serverName", Schema.STRING_SCHEMA)
-    .build()
-)
-HEARTBEAT_VALUE_SCHEMA: Final = (
-    SchemaBuilder.struct()
-    .name("io.debezium.connector.common.Heartbeat")
-    .field("ts_ms", Schema.INT64_SCHEMA)
-    .build()
-)
 
 
 class PostgresSourceTask(SourceTask):

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 import connect.api as api
+import connect.api.cdc
+import connect.api.json_schema  # noqa: F401
 from connect.api import (
     Config,
     ConfigDef,
