@@ -6,8 +6,9 @@ package imports nothing of the runtime (it is exactly what a third-party plugin 
 Modules: :mod:`~connect.api.connector` (connectors), :mod:`~connect.api.task` (tasks and their
 contexts, with the threading model), :mod:`~connect.api.progress` (what a task may report as its
 progress), :mod:`~connect.api.records` (records, headers, topic partitions),
-:mod:`~connect.api.data` (schemas, structs, logical types), :mod:`~connect.api.config` (``ConfigDef``), :mod:`~connect.api.cdc` (Debezium-format building blocks for
-change-data-capture sources: source block, heartbeats, snapshot progress),
+:mod:`~connect.api.data` (schemas, structs, logical types), :mod:`~connect.api.config` (``ConfigDef``),
+:mod:`~connect.api.cdc` (Debezium-format building blocks for change-data-capture sources: source
+block, heartbeats, snapshot progress),
 :mod:`~connect.api.transforms` (SMTs, predicates), :mod:`~connect.api.converter` (converters),
 :mod:`~connect.api.json_schema` (Kafka Connect's JSON form of a schema) and :mod:`~connect.api.errors`.
 """

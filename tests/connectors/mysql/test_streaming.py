@@ -8,16 +8,9 @@ import json
 from pathlib import Path
 
 from connect.testing import FakeSourceTaskContext, InMemoryOffsetStorageReader
-from tests.connectors.mysql.helpers import (
-    as_dict,
-    commit,
-    data_records,
-    poll_count,
-    poll_for,
-    started_task,
-    summary,
-)
+from tests.connectors.mysql.helpers import data_records, started_task
 from tests.support.mariadb import MariaDbServer
+from tests.support.source_tasks import as_dict, commit, poll_count, poll_for, summary
 
 
 def test_snapshot_then_stream_inserts_updates_deletes(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import decimal
 import struct
 
-from tests.connectors.mysql.helpers import as_dict, data_records, poll_for, started_task
+from tests.connectors.mysql.helpers import data_records, started_task
 from tests.support.mariadb import MariaDbServer
+from tests.support.source_tasks import as_dict, poll_for
 
 COLUMNS = (
     "id INT UNSIGNED PRIMARY KEY, d DECIMAL(10,3), dt DATETIME(6), dt3 DATETIME(3), ts TIMESTAMP(3) NULL, "

@@ -10,16 +10,9 @@ import pytest
 
 from connect.testing import InMemoryOffsetStorageReader
 from tests.connectors.postgres.conftest import execute
-from tests.connectors.postgres.helpers import (
-    as_dict,
-    commit,
-    confirmed_lsn,
-    poll_count,
-    poll_for,
-    started_task,
-    summary,
-)
+from tests.connectors.postgres.helpers import confirmed_lsn, started_task
 from tests.support.postgres import PostgresServer
+from tests.support.source_tasks import as_dict, commit, poll_count, poll_for, summary
 
 
 def _wait_confirmed(pg: PostgresServer, slot: str, at_least: int, timeout: float = 10.0) -> int:

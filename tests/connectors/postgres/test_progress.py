@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from connect.testing import FakeSourceTaskContext
 from tests.connectors.postgres.conftest import execute
-from tests.connectors.postgres.helpers import poll_count, poll_for, started_task
+from tests.connectors.postgres.helpers import started_task
 from tests.support.postgres import PostgresServer
+from tests.support.source_tasks import poll_count, poll_for
 
 
 def test_snapshot_progress_then_streaming(pg: PostgresServer, pg_db: str, pg_config: dict[str, str]) -> None:

@@ -7,8 +7,9 @@ import threading
 
 from connect.api.records import SourceRecord
 from tests.connectors.postgres.conftest import execute
-from tests.connectors.postgres.helpers import as_dict, poll_count, poll_for, started_task, summary
+from tests.connectors.postgres.helpers import started_task
 from tests.support.postgres import PostgresServer
+from tests.support.source_tasks import as_dict, poll_count, poll_for, summary
 
 
 def test_snapshot_then_stream_with_full_and_default_identity(

@@ -10,8 +10,9 @@ import json
 from connect.api.data import Struct, Type
 from connect.converters.json import JsonConverter
 from tests.connectors.postgres.conftest import execute
-from tests.connectors.postgres.helpers import as_dict, poll_count, started_task
+from tests.connectors.postgres.helpers import started_task
 from tests.support.postgres import PostgresServer
+from tests.support.source_tasks import as_dict, poll_count
 
 COLUMNS = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
