@@ -138,7 +138,7 @@ class SqlSinkTask(SinkTask):
     def stop(self) -> None:
         engine = self._engine
         if engine is not None:
-            engine.dispose(close=False)
+            engine.dispose()  # closes the idle pooled connections (a put in progress keeps its own)
 
     # -- records -> rows ------------------------------------------------------------------------
 
