@@ -7,5 +7,6 @@ offsets), :mod:`connectors.sql.source` (query modes and offsets) and :mod:`conne
 """
 
 from connectors.sql.sink import VERSION, SqlSink, SqlSinkTask
+from connectors.sql.source import SqlSource, SqlSourceTask
 
-__all__ = ["VERSION", "SqlSink", "SqlSinkTask"]
+__all__ = ["VERSION", "SqlSink", "SqlSinkTask", "SqlSource", "SqlSourceTask"]
