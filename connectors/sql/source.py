@@ -178,7 +178,7 @@ class SqlSourceTask(SourceTask):
                 f"table {name} does not exist in {mask(s.url)}: create it or fix table.include.list"
             ) from None
         backend = self._engine.dialect.name
-        columns = [(c.name, field_type(c.type, bool(c.nullable), backend)) for c in table.columns]
+        columns = [(str(c.name), field_type(c.type, bool(c.nullable), backend)) for c in table.columns]
         cols = [
             (c if not ft.select_as_text else sa.type_coerce(c, sa.String()).label(c.name))
             for c, (_, ft) in zip(table.columns, columns, strict=True)
@@ -192,7 +192,7 @@ class SqlSourceTask(SourceTask):
         s = self._s
         with self._engine.connect() as conn:
             result = conn.execute(sa.text(f"SELECT * FROM ({s.query}) q WHERE 1 = 0"))
-            names = list(result.keys())
+            names = [str(k) for k in result.keys()]  # noqa: SIM118 - a Result, not a dict
         table = sa.text(s.query).columns(*[sa.column(n) for n in names]).subquery("q")
         columns = [(n, field_type(sa.types.NullType(), True, self._engine.dialect.name)) for n in names]
         return self._querier("query", {"query": "query"}, s.topic_prefix, sa.select(table), table, columns)
