@@ -269,7 +269,21 @@ def test_bad_url_and_missing_table_fail_with_what_to_fix_and_the_password_masked
     trace = status["connector"].get("trace", "")
     assert "table.include.list names table(s) that do not exist" in trace and "orders" in trace, trace
     assert pw not in trace and "***" in trace
-    # a URL whose server goes away after creation: the sink's task fails with what to fix
+    # a URL that worked at creation, then its database went away: FAILED, the password in the URL masked
+    pg = postgres_server
+    with pg.database("gone") as gone:
+        url = f"postgresql+psycopg://{pg.user}:{pw}@{pg.host}:{pg.port}/{gone}"
+        config = {**base, "connection.url": url, "table.include.list": "t"}
+        pg_gone = Db("postgresql", url)
+        pg_gone.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        r = worker.post("/connectors", json={"name": "gone", "config": config, "initial_state": "STOPPED"})
+        assert r.status_code == 201, r.text
+    r = worker.put("/connectors/gone/resume")
+    assert r.status_code == 202, r.text
+    trace = worker.wait_for_state("gone", "FAILED", timeout=30)["connector"].get("trace", "")
+    assert "does not exist" in trace and "check the database name in connection.url" in trace, trace
+    assert pw not in trace and f"{pg.user}:***@" in trace, trace
+    # an unreachable server at creation: 400 naming connection.url, the password in the URL masked
     sink = {
         "connector.class": "SqlSink",
         "topics": "nothing",
