@@ -146,8 +146,12 @@ class SqlSourceTask(SourceTask):
             else:
                 self._queriers = [self._table_querier(t) for t in tables]
         except SQLAlchemyError as exc:
+            self._engine.dispose()
             key, reason = explain(exc, s.url)
             raise ConnectException(f"{reason} (fix {key})") from None
+        except BaseException:
+            self._engine.dispose()
+            raise
         log.info(
             "SqlSource task started: %s, mode %s, %d table(s): %s",
             mask(s.url),
@@ -217,6 +221,14 @@ class SqlSourceTask(SourceTask):
                 )
         ts_cols = [c[n] for n in s.timestamp_columns] if "timestamp" in s.mode else []
         inc_col = c[s.incrementing_column] if "incrementing" in s.mode else None
+        if s.validate_non_null and name != "query":
+            check = ([inc_col] if inc_col is not None else []) + (ts_cols if len(ts_cols) == 1 else [])
+            nullable = [col.name for col in check if col.nullable and not col.primary_key]
+            if nullable:
+                raise ConnectException(
+                    f"column(s) {', '.join(nullable)} of {name} can be NULL, and rows with NULL there are "
+                    "never read: make them NOT NULL or set validate.non.null=false"
+                )
         tz_aware = any(getattr(col.type, "timezone", False) for col in ts_cols)
         b = SchemaBuilder.struct().name(name.rsplit(".", 1)[-1])
         for n, ft in columns:

@@ -139,6 +139,12 @@ def test_tables_spread_over_tasks_and_a_missing_table_fails_with_what_to_fix(sql
         assert [c["tables"] for c in configs] == ['["a", "c"]', '["b"]']
     finally:
         connector.stop()
+    sqlite_db.execute("CREATE TABLE n (id INTEGER PRIMARY KEY, ts TIMESTAMP)")
+    task = SqlSourceTask()
+    config = {**sqlite_db.config(), "topic.prefix": "x-", "tables": '["n"]', "mode": "timestamp"}
+    task.initialize(FakeSourceTaskContext(config))
+    with pytest.raises(Exception, match=r"ts of n can be NULL.*validate\.non\.null=false"):
+        task.start({**config, "timestamp.column.name": "ts"})
     with pytest.raises(Exception, match=r"table.include.list names table.s. that do not exist .*: orders"):
         SqlSource().start({**sqlite_db.config(), "topic.prefix": "x-", "table.include.list": "a,orders"})
     errors = SqlSource().validate({"connection.url": "postgresql://u:pw1@127.0.0.1:1/d", "topic.prefix": "x"})
