@@ -53,7 +53,7 @@ from connect.api import (
 )
 from connectors.sql.config import SOURCE_CONFIG, SourceSettings, mask, with_aliases
 from connectors.sql.dialect import check_connection, explain, make_engine
-from connectors.sql.source_types import FieldType, field_type
+from connectors.sql.source_types import FieldType, field_type, infer_field_type
 
 __all__ = ["SqlSource", "SqlSourceTask", "list_tables"]
 
@@ -119,7 +119,7 @@ class _Querier:
     tz_aware: bool
     offset: dict[str, Any]
     next_run: float = 0.0
-    bulk_done: bool = False
+    infer: bool = False  # a query's types come from its first rows
 
 
 class SqlSourceTask(SourceTask):
@@ -199,7 +199,9 @@ class SqlSourceTask(SourceTask):
             names = [str(k) for k in result.keys()]  # noqa: SIM118 - a Result, not a dict
         table = sa.text(s.query).columns(*[sa.column(n) for n in names]).subquery("q")
         columns = [(n, field_type(sa.types.NullType(), True, self._engine.dialect.name)) for n in names]
-        return self._querier("query", {"query": "query"}, s.topic_prefix, sa.select(table), table, columns)
+        q = self._querier("query", {"query": "query"}, s.topic_prefix, sa.select(table), table, columns)
+        q.infer = True
+        return q
 
     def _querier(
         self,
@@ -321,7 +323,22 @@ class SqlSourceTask(SourceTask):
             rows = [tuple(r) for r in conn.execute(stmt)]
             if s.mode == "timestamp" and len(rows) == s.batch_max_rows:
                 rows = self._complete_last_timestamp(conn, q, rows)
+        if q.infer and rows:
+            self._infer(q, rows)
         return [self._record(q, row) for row in rows]
+
+    def _infer(self, q: _Querier, rows: list[tuple[Any, ...]]) -> None:
+        """A query's field types from the first batch's values (the first non-null per column)."""
+        assert self._engine is not None
+        backend = self._engine.dialect.name
+        columns = []
+        for i, (n, _) in enumerate(q.columns):
+            sample = next((r[i] for r in rows if r[i] is not None), None)
+            columns.append((n, infer_field_type(sample, backend)))
+        b = SchemaBuilder.struct().name("query")
+        for n, ft in columns:
+            b = b.field(n, ft.schema)
+        q.columns, q.schema, q.infer = columns, b.build(), False
 
     def _complete_last_timestamp(self, conn: Any, q: _Querier, rows: list[tuple[Any, ...]]) -> list[Any]:
         """A full batch must not end inside one timestamp (the next query starts after it)."""
@@ -336,6 +353,8 @@ class SqlSourceTask(SourceTask):
         assert self._engine is not None
         with self._engine.connect() as conn:
             rows = [tuple(r) for r in conn.execute(q.selectable)]
+        if q.infer and rows:
+            self._infer(q, rows)
         return [self._record(q, row) for row in rows]
 
     def _record(self, q: _Querier, row: tuple[Any, ...]) -> SourceRecord:

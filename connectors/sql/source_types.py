@@ -41,7 +41,7 @@ from sqlalchemy.dialects import mysql, postgresql
 
 from connect.api import Date, Decimal, Schema, SchemaBuilder, Struct
 
-__all__ = ["FieldType", "field_type"]
+__all__ = ["FieldType", "field_type", "infer_field_type"]
 
 _EPOCH: Final = dt.datetime(1970, 1, 1)
 _VSD: Final = (
@@ -198,3 +198,31 @@ def _field_type(t: Any, backend: str) -> FieldType:
     if isinstance(t, sa.types.NullType):  # a query's column: the value decides at run time
         return FieldType(Schema.STRING_SCHEMA, str)
     return FieldType(Schema.STRING_SCHEMA, str)
+
+
+def infer_field_type(value: Any, backend: str) -> FieldType:
+    """For a ``query``'s columns (no reflection): the optional field type of a sample value."""
+    if value is None:
+        return field_type(sa.types.NullType(), True, backend)
+    if isinstance(value, bool):
+        t: Any = sa.Boolean()
+    elif isinstance(value, int):
+        t = sa.BigInteger()
+    elif isinstance(value, float):
+        t = sa.Double()
+    elif isinstance(value, decimal.Decimal):
+        exp = value.as_tuple().exponent
+        t = sa.Numeric(None, max(-exp, 0) if isinstance(exp, int) else 0)
+    elif isinstance(value, bytes | bytearray | memoryview):
+        t = sa.LargeBinary()
+    elif isinstance(value, dt.datetime):
+        t = sa.DateTime(timezone=value.tzinfo is not None)
+    elif isinstance(value, dt.date):
+        t = sa.Date()
+    elif isinstance(value, dt.time):
+        t = sa.Time()
+    elif isinstance(value, dict | list):
+        t = sa.JSON()
+    else:
+        t = sa.String()
+    return field_type(t, True, backend)

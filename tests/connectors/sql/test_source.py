@@ -150,3 +150,22 @@ def test_tables_spread_over_tasks_and_a_missing_table_fails_with_what_to_fix(sql
     errors = SqlSource().validate({"connection.url": "postgresql://u:pw1@127.0.0.1:1/d", "topic.prefix": "x"})
     msgs = [m for v in errors.config_values for m in v.error_messages]
     assert msgs and "u:***@" in msgs[0] and "pw1" not in msgs[0]
+
+
+def test_timestamp_mode_never_splits_a_timestamp_and_query_mode_reads_a_query(sqlite_db: Db) -> None:
+    sqlite_db.execute(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, "
+        "price NUMERIC(10, 2), updated TIMESTAMP NOT NULL)"
+    )
+    insert(sqlite_db, range(1, 11))  # ten rows, one timestamp, batches of 7
+    insert(sqlite_db, range(11, 13), at=T0 + dt.timedelta(seconds=1))
+    props = {"mode": "timestamp", "timestamp.column.name": "updated"}
+    task, got = run(sqlite_db, InMemoryOffsetStorageReader(), **props)
+    task.stop()
+    assert sorted(ids(got)) == list(range(1, 13))
+    query = {"query": "SELECT id, name FROM items WHERE id > 4", "mode": "incrementing", "tables": "[]"}
+    task, got = run(sqlite_db, InMemoryOffsetStorageReader(), **query, **{"incrementing.column.name": "id"})
+    task.stop()
+    assert ids(got) == list(range(5, 13))  # typed from the values (INT64, STRING)
+    assert got[0].value["name"] == "n5"
+    assert got[0].topic == "sql-" and got[0].source_partition == {"query": "query"}
