@@ -257,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--messages", type=int, default=200_000, help="how many records the demo moves (default 200000)"
     )
     d.add_argument(
+        "--rows",
+        type=int,
+        default=20_000,
+        help="rows inserted into the SQLite source table of the database pipeline (default 20000; 0: skip)",
+    )
+    d.add_argument(
         "--duration",
         type=float,
         default=None,

@@ -3,7 +3,9 @@
 Starts the included broker on a free port in a temporary (or given) data directory and a standalone
 Connect worker (with its REST API) in the same process, generates ``--messages`` JSON change events
 into a file, and runs a pipeline FileStreamSource -> broker topic -> FileStreamSink, printing live
-progress every second; then checks the copy is identical to the input. Afterwards everything keeps
+progress every second; then checks the copy is identical to the input. Then a database pipeline
+(:mod:`headrace.demo_sql`): a SQLite table, written to while it runs -> SqlSource -> broker -> SqlSink ->
+a second SQLite database, checked equal at the end. Afterwards everything keeps
 running (until Ctrl-C or ``--duration``): append lines to the input and watch them arrive.
 """
 
@@ -121,6 +123,7 @@ def _count_lines(path: Path) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from headrace.demo_sql import run_sql_pipeline
     from headrace.launcher import StandaloneWorker
 
     own_dir = args.data_dir is None
@@ -196,6 +199,8 @@ def run_demo(args: argparse.Namespace) -> int:
             f"OK: {args.messages:,} records moved through the broker and written in order in {took:.1f}s "
             f"({args.messages / took:,.0f} rec/s end to end)"
         )
+        if args.rows > 0:
+            print(run_sql_pipeline(data_dir, args.rows, worker.add_connector, _progress), flush=True)
         print(
             f"Try:\n  curl {rest}/connectors?expand=status\n  kcat -b {bootstrap} -C -t {TOPIC} -c 3 -e\n"
             f'  echo \'{{"op": "c", "id": 1}}\' >> {input_file}   # appears in {output_file.name}',

@@ -1,4 +1,5 @@
-"""``headrace demo`` — the README's main command — runs end to end on embedded defaults."""
+"""``headrace demo`` — the README's main command — runs end to end on embedded defaults: the file
+pipeline and the SQLite database pipeline (tables equal at the end)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def test_demo_moves_every_record_and_exits_cleanly(tmp_path: Path) -> None:
             "demo",
             "--messages",
             "20000",
+            "--rows",
+            "3000",
             "--duration",
             "0",
             "--data-dir",
@@ -39,6 +42,9 @@ def test_demo_moves_every_record_and_exits_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 0, out
     assert "OK: 20,000 records moved through the broker" in out, out
     assert "delivered" in out  # live progress was shown
+    # the database pipeline: SQLite -> SqlSource -> broker -> SqlSink -> SQLite, written to while it ran
+    assert "OK: the replica table equals the source table: 3,000 rows after 3,750 changes" in out, out
+    assert "replicated" in out
     assert not re.search(r"eta\s+-?inf", out), out  # no "eta   infs" before the first record moved
     assert "kcat -b" in out and "kafkacat" not in out  # Debian 12's kafkacat package installs kcat
     copy = (tmp_path / "demo" / "orders-copy.jsonl").read_text()
