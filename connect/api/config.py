@@ -49,6 +49,7 @@ __all__ = [
     "ValidString",
     "Validator",
     "Width",
+    "mask_url_password",
 ]
 
 HIDDEN: Final = "[hidden]"
@@ -518,6 +519,20 @@ def _coerce_enum(enum_type: type[enum.Enum], value: Any, what: str) -> Any:
     raise ValueError(f"Unknown {what}: {value!r}")
 
 
+# ``scheme://user:password@host`` — a password written inside a URL (a database or cluster URL).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s/]+)(?=@)")
+
+
+def mask_url_password(value: str) -> str:
+    """``value`` with the password part of every ``scheme://user:password@host`` in it replaced by
+    ``[hidden]`` (``postgresql://app:s3cret@db/x`` -> ``postgresql://app:[hidden]@db/x``); other text
+    unchanged. :meth:`ConfigDef.mask` applies it to every string value, so a URL that carries its own
+    credentials is safe in logs and REST output whatever key holds it."""
+    if "://" not in value or "@" not in value:
+        return value
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + HIDDEN, value)
+
+
 class ConfigDef:
     """The declared configuration keys of a plugin, in definition order."""
 
@@ -714,6 +729,8 @@ class ConfigDef:
                 out[name] = value if keep else HIDDEN
             elif isinstance(value, Password):
                 out[name] = HIDDEN
+            elif isinstance(value, str):
+                out[name] = mask_url_password(value)
             else:
                 out[name] = value
         return out

@@ -11,7 +11,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connect.api.config import HIDDEN, ConfigDef, ConfigKey, ConfigValue, Range, ValidString
+from connect.api.config import (
+    HIDDEN,
+    ConfigDef,
+    ConfigKey,
+    ConfigValue,
+    Range,
+    ValidString,
+    mask_url_password,
+)
 from connect.api.connector import Connector, SinkConnector
 from connect.runtime.models import ConfigInfo, ConfigInfos, ConfigKeyInfo, ConfigValueInfo
 from connect.runtime.plugins import PluginConflictError, PluginNotFoundError, PluginRegistry
@@ -310,7 +318,7 @@ def mask_config(props: Mapping[str, str], registry: PluginRegistry) -> dict[str,
             k: HIDDEN if _SECRET_NAME.search(k) and k not in definition else v for k, v in masked.items()
         }
         return {k: str(v) for k, v in converters_masked.items()}
-    return {k: HIDDEN if _SECRET_NAME.search(k) else v for k, v in props.items()}
+    return {k: HIDDEN if _SECRET_NAME.search(k) else mask_url_password(v) for k, v in props.items()}
 
 
 def _key_info(key: ConfigKey) -> ConfigKeyInfo:
@@ -335,7 +343,7 @@ def key_infos(definition: ConfigDef) -> list[ConfigKeyInfo]:
 
 
 def _value_info(cv: ConfigValue, secret: bool) -> ConfigValueInfo:
-    value = None if cv.value is None else (HIDDEN if secret else _string(cv.value))
+    value = None if cv.value is None else (HIDDEN if secret else mask_url_password(_string(cv.value)))
     return ConfigValueInfo(
         cv.name, value, [_string(v) for v in cv.recommended_values], list(cv.error_messages), cv.visible
     )

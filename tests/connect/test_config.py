@@ -250,3 +250,26 @@ def test_unknown_worker_properties_are_reported_with_did_you_mean(caplog: pytest
         "unknown worker property 'offset.flush.intervall.ms' is ignored "
         "(did you mean 'offset.flush.interval.ms'?)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("postgresql+psycopg://app:s3cret@db:5432/x", "postgresql+psycopg://app:[hidden]@db:5432/x"),
+        ("mysql+pymysql://root:p%40ss@127.0.0.1/db?x=1", "mysql+pymysql://root:[hidden]@127.0.0.1/db?x=1"),
+        ("http://u:p@a:9200,http://v:q@b:9200", "http://u:[hidden]@a:9200,http://v:[hidden]@b:9200"),
+        ("postgresql://app@db/x", "postgresql://app@db/x"),  # no password
+        ("sqlite:////tmp/a.db", "sqlite:////tmp/a.db"),
+        ("user:pw@host", "user:pw@host"),  # not a URL
+        ("${file:/etc/s.properties:url}", "${file:/etc/s.properties:url}"),
+    ],
+)
+def test_passwords_inside_urls_are_masked(given: str, shown: str) -> None:
+    from connect.api.config import mask_url_password
+
+    assert mask_url_password(given) == shown
+    definition = ConfigDef().define("connection.url", "string", "", "high", "a URL")
+    assert definition.mask({"connection.url": given, "other": given}) == {
+        "connection.url": shown,
+        "other": shown,
+    }

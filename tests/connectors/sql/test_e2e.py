@@ -278,6 +278,11 @@ def test_bad_url_and_missing_table_fail_with_what_to_fix_and_the_password_masked
         pg_gone.execute("CREATE TABLE t (id int PRIMARY KEY)")
         r = worker.post("/connectors", json={"name": "gone", "config": config, "initial_state": "STOPPED"})
         assert r.status_code == 201, r.text
+        # a password written inside connection.url is masked in every REST answer, as a secret key is
+        for answer in (r, worker.get("/connectors/gone"), worker.get("/connectors/gone/config")):
+            assert pw not in answer.text and f"{pg.user}:[hidden]@" in answer.text, answer.text
+        shown = worker.get("/connectors?expand=info").text
+        assert pw not in shown and f"{pg.user}:[hidden]@" in shown
     r = worker.put("/connectors/gone/resume")
     assert r.status_code == 202, r.text
     trace = worker.wait_for_state("gone", "FAILED", timeout=30)["connector"].get("trace", "")
