@@ -5,7 +5,6 @@ changed and gone in search results; the commit-to-searchable time is printed."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import time
 import uuid
 from pathlib import Path
@@ -18,23 +17,6 @@ from tests.support.mariadb import MariaDbServer
 from tests.support.noida import EsServer
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "connectors"
-SHIM = '''from connectors.elasticsearch import ElasticsearchSink as _Sink
-
-
-class ElasticsearchSink(_Sink):
-    """This tree's sink, for a worker whose installed entry points predate it (tests only)."""
-'''
-
-
-def _plugin_path(tmp_path: Path) -> dict[str, str]:
-    """A plugin.path shim when the installed headrace has no ElasticsearchSink entry point yet."""
-    eps = importlib.metadata.entry_points(group="headrace.plugins")
-    if any(ep.name == "ElasticsearchSink" for ep in eps):
-        return {}
-    shim = tmp_path / "plugins"
-    shim.mkdir()
-    (shim / "es_shim.py").write_text(SHIM)
-    return {"plugin.path": str(shim)}
 
 
 def test_mysql_rows_are_found_changed_and_gone_in_search(
@@ -76,7 +58,7 @@ def test_mysql_rows_are_found_changed_and_gone_in_search(
             write_connector_file(tmp_path / "mysql.json", "mysql", source),
             write_connector_file(tmp_path / "search.json", "search", sink),
         ]
-        props = {"offset.flush.interval.ms": "60000", **_plugin_path(tmp_path)}
+        props = {"offset.flush.interval.ms": "60000"}
         worker = start_connect_worker(broker.bootstrap, tmp_path / "w", props=props, connector_files=files)
         index = topic.lower()
         try:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
 import json
 import threading
 import uuid
@@ -29,16 +28,6 @@ from tests.support.connect import ConnectWorker, wait_until, write_connector_fil
 from tests.support.postgres import PostgresServer
 from tests.support.workers import StartedWorkers
 
-SHIM = '''from connectors.sql import SqlSink as _Sink, SqlSource as _Source
-
-
-class SqlSink(_Sink):
-    """This tree's sink, for a worker whose installed entry points predate it (tests only)."""
-
-
-class SqlSource(_Source):
-    """This tree's source (tests only)."""
-'''
 JSON = {
     "key.converter": "org.apache.kafka.connect.json.JsonConverter",
     "value.converter": "org.apache.kafka.connect.json.JsonConverter",
@@ -49,15 +38,9 @@ StartWorker = Callable[..., ConnectWorker]
 @pytest.fixture
 def start_worker(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[StartWorker]:
     workers = StartedWorkers(broker.bootstrap, tmp_path)
-    props: dict[str, str] = {}
-    if not any(ep.name == "SqlSink" for ep in importlib.metadata.entry_points(group="headrace.plugins")):
-        shim = tmp_path / "plugins"
-        shim.mkdir()
-        (shim / "sql_shim.py").write_text(SHIM)
-        props["plugin.path"] = str(shim)
 
     def start(files: tuple[Path, ...] = (), **extra: str) -> ConnectWorker:
-        return workers.start({**props, **extra}, connector_files=files)
+        return workers.start(extra, connector_files=files)
 
     try:
         yield start
