@@ -222,7 +222,7 @@ class WorkerSinkTask(WorkerTask):
             else:
                 self.consumer.consume(1, min(0.2, max(self._retry_at - self._clock(), 0)))
         else:
-            messages = self.consumer.consume(self.batch_size, self.consume_timeout)
+            messages = self._consume()
             if messages:
                 self._deliver(*self._convert(messages))
             elif self.assignment and self._clock() >= self._last_put + self.consume_timeout:
@@ -230,6 +230,20 @@ class WorkerSinkTask(WorkerTask):
         if self.context.commit_requested or self._clock() >= self._next_commit:
             self.context.commit_requested = False
             self.commit_offsets()
+
+    def _consume(self) -> list[Any]:
+        """Up to ``batch_size`` messages, returned as soon as any are there — as Kafka's ``poll()``, which
+        returns at the first data. librdkafka's ``consume(n, timeout)`` waits for ``n`` messages or the
+        timeout, which at low rates held every record up to :attr:`consume_timeout` (a ~0.5 s cycle
+        in commit-to-searchable latencies): take what is queued; else wait for one message, then take
+        what arrived with it."""
+        messages: list[Any] = self.consumer.consume(self.batch_size, 0)
+        if messages:
+            return messages
+        messages = self.consumer.consume(1, self.consume_timeout)
+        if messages and self.batch_size > 1:
+            messages += self.consumer.consume(self.batch_size - 1, 0)
+        return messages
 
     def _convert(self, messages: list[Any]) -> tuple[list[SinkRecord], dict[tuple[str, int], int]]:
         """Convert and transform a consumed batch. Returns the records for put() and, per partition, the
