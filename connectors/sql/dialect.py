@@ -5,6 +5,7 @@ lack of a decimal type)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
+from connect.api.config import Config
+from connect.api.errors import ConfigException
 from connectors.sql.config import mask
 
 __all__ = ["check_connection", "explain", "make_engine", "scrub"]
@@ -82,3 +85,25 @@ def check_connection(url: URL) -> tuple[str, str] | None:
         return explain(exc, url)
     finally:
         engine.dispose()
+
+
+def validate_connection(result: Config, configs: Mapping[str, str], url: Callable[[], URL]) -> Config:
+    """A connector's ``validate()`` after the per-field checks passed: parse the settings (``url()``;
+    a ConfigException lands on its key, else on ``connection.url``), then try the connection and put a
+    problem on the key to fix. Skipped while a connection key is an unresolved ``${…}`` reference."""
+    if result.error_count:
+        return result
+    by_name = {cv.name: cv for cv in result.config_values}
+    try:
+        target = url()
+    except ConfigException as exc:
+        by_name[exc.name if exc.name in by_name else "connection.url"].add_error_message(
+            exc.reason or str(exc)
+        )
+        return result
+    if any("${" in str(configs.get(k, "")) for k in ("connection.url", "connection.password")):
+        return result
+    problem = check_connection(target)
+    if problem is not None:
+        by_name[problem[0]].add_error_message(problem[1])
+    return result

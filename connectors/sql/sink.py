@@ -54,7 +54,7 @@ from connect.api import (
     Type,
 )
 from connectors.sql.config import SINK_CONFIG, SinkSettings, mask, with_aliases
-from connectors.sql.dialect import check_connection, explain, make_engine, scrub
+from connectors.sql.dialect import check_connection, explain, make_engine, scrub, validate_connection
 from connectors.sql.sink_types import column_type, json_text, value_converter
 
 __all__ = ["VERSION", "SqlSink", "SqlSinkTask"]
@@ -613,23 +613,7 @@ class SqlSink(SinkConnector):
     def validate(self, configs: Mapping[str, str]) -> Config:
         """Per-field checks, cross-field rules, then a connection attempt (errors on the key to fix)."""
         props = with_aliases(configs, sink=True)
-        result = super().validate(props)
-        if result.error_count:
-            return result
-        by_name = {cv.name: cv for cv in result.config_values}
-        try:
-            settings = SinkSettings.parse(props)
-        except ConfigException as exc:
-            by_name[exc.name if exc.name in by_name else "connection.url"].add_error_message(
-                exc.reason or str(exc)
-            )
-            return result
-        if any("${" in str(configs.get(k, "")) for k in ("connection.url", "connection.password")):
-            return result
-        problem = check_connection(settings.url)
-        if problem is not None:
-            by_name[problem[0]].add_error_message(problem[1])
-        return result
+        return validate_connection(super().validate(props), configs, lambda: SinkSettings.parse(props).url)
 
     def start(self, props: dict[str, str]) -> None:
         settings = SinkSettings.parse(props)

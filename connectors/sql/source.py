@@ -41,7 +41,6 @@ from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from connect.api import (
     Config,
     ConfigDef,
-    ConfigException,
     ConnectException,
     RetriableException,
     Schema,
@@ -52,7 +51,7 @@ from connect.api import (
     Struct,
 )
 from connectors.sql.config import SOURCE_CONFIG, SourceSettings, mask, with_aliases
-from connectors.sql.dialect import check_connection, explain, make_engine
+from connectors.sql.dialect import check_connection, explain, make_engine, validate_connection
 from connectors.sql.source_types import FieldType, field_type, infer_field_type
 
 __all__ = ["SqlSource", "SqlSourceTask", "list_tables"]
@@ -408,23 +407,7 @@ class SqlSource(SourceConnector):
 
     def validate(self, configs: Mapping[str, str]) -> Config:
         props = with_aliases(configs, sink=False)
-        result = super().validate(props)
-        if result.error_count:
-            return result
-        by_name = {cv.name: cv for cv in result.config_values}
-        try:
-            settings = SourceSettings.parse(props)
-        except ConfigException as exc:
-            by_name[exc.name if exc.name in by_name else "connection.url"].add_error_message(
-                exc.reason or str(exc)
-            )
-            return result
-        if any("${" in str(configs.get(k, "")) for k in ("connection.url", "connection.password")):
-            return result
-        problem = check_connection(settings.url)
-        if problem is not None:
-            by_name[problem[0]].add_error_message(problem[1])
-        return result
+        return validate_connection(super().validate(props), configs, lambda: SourceSettings.parse(props).url)
 
     def start(self, props: dict[str, str]) -> None:
         s = SourceSettings.parse(props)
